@@ -1,0 +1,196 @@
+SELECT
+  "p0"."user_id"
+FROM "users" AS "p0"
+WHERE
+  (
+    (
+      EXISTS(
+        SELECT
+          1
+        FROM (
+          SELECT
+            "r1"."user_id" AS "__key0",
+            MAX("r1"."purchased_at") AS "__value"
+          FROM "purchases" AS "r1"
+          GROUP BY
+            "r1"."user_id"
+        ) AS "m2"
+        WHERE
+          "m2"."__key0" = "p0"."user_id"
+          AND (
+            NOT "m2"."__value" IS NULL
+            AND (
+              "m2"."__value" < CAST('2026-06-04 00:00:00' AS TIMESTAMP)
+            )
+          )
+      )
+      OR (
+        EXISTS(
+          SELECT
+            1
+          FROM (
+            SELECT
+              "r3"."user_id" AS "__key0",
+              COUNT(*) AS "__value"
+            FROM "purchases" AS "r3"
+            GROUP BY
+              "r3"."user_id"
+          ) AS "m4"
+          WHERE
+            "m4"."__key0" = "p0"."user_id"
+            AND (
+              NOT "m4"."__value" IS NULL AND (
+                "m4"."__value" BETWEEN 1 AND 2
+              )
+            )
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM (
+            SELECT
+              "t6"."__key0" AS "__key0",
+              "t6"."__value" AS "__value"
+            FROM (
+              SELECT
+                "r5"."user_id" AS "__key0",
+                "r5"."channel" AS "__value",
+                ROW_NUMBER() OVER (PARTITION BY "r5"."user_id" ORDER BY "r5"."purchased_at" ASC, "r5"."order_id" ASC) AS "__rank"
+              FROM "purchases" AS "r5"
+              WHERE
+                NOT "r5"."purchased_at" IS NULL
+            ) AS "t6"
+            WHERE
+              "t6"."__rank" = 1
+          ) AS "m7"
+          WHERE
+            "m7"."__key0" = "p0"."user_id"
+            AND (
+              NOT "m7"."__value" IS NULL AND (
+                LOWER("m7"."__value") = 'store'
+              )
+            )
+        )
+      )
+    )
+    AND NOT (
+      (
+        (
+          EXISTS(
+            SELECT
+              1
+            FROM (
+              SELECT
+                "r8"."user_id" AS "__key0",
+                COUNT(*) AS "__value"
+              FROM "purchases" AS "r8"
+              GROUP BY
+                "r8"."user_id"
+            ) AS "m9"
+            WHERE
+              "m9"."__key0" = "p0"."user_id"
+              AND (
+                NOT "m9"."__value" IS NULL AND (
+                  "m9"."__value" >= 5
+                )
+              )
+          )
+          OR EXISTS(
+            SELECT
+              1
+            FROM (
+              SELECT
+                "r10"."user_id" AS "__key0",
+                COALESCE(SUM("r10"."amount"), 0) AS "__value"
+              FROM "purchases" AS "r10"
+              WHERE
+                NOT "r10"."purchased_at" IS NULL
+                AND (
+                  "r10"."purchased_at" > CAST('2025-12-01 00:00:00' AS TIMESTAMP)
+                  AND "r10"."purchased_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
+                )
+              GROUP BY
+                "r10"."user_id"
+            ) AS "m11"
+            WHERE
+              "m11"."__key0" = "p0"."user_id"
+              AND (
+                NOT "m11"."__value" IS NULL AND (
+                  "m11"."__value" >= 1000
+                )
+              )
+          )
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM (
+            SELECT
+              "t15"."__key0" AS "__key0",
+              "t15"."__value" AS "__value"
+            FROM (
+              SELECT
+                "c14"."__key0",
+                "c14"."__value",
+                ROW_NUMBER() OVER (
+                  PARTITION BY "c14"."__key0"
+                  ORDER BY "c14"."__n" DESC NULLS LAST, "c14"."__value" ASC
+                ) AS "__rank"
+              FROM (
+                SELECT
+                  "r12"."user_id" AS "__key0",
+                  "r13"."category" AS "__value",
+                  COUNT(*) AS "__n"
+                FROM "purchases" AS "r12"
+                JOIN "products" AS "r13"
+                  ON "r13"."product_id" = "r12"."product_id"
+                WHERE
+                  NOT "r13"."category" IS NULL
+                GROUP BY
+                  "r12"."user_id",
+                  "r13"."category"
+              ) AS "c14"
+            ) AS "t15"
+            WHERE
+              "t15"."__rank" = 1
+          ) AS "m16"
+          WHERE
+            "m16"."__key0" = "p0"."user_id" AND NOT "m16"."__value" IS NULL
+        )
+      )
+    )
+    AND (
+      NOT CASE
+        WHEN "p0"."lifetime_value" >= 1000
+        THEN 'gold'
+        WHEN "p0"."lifetime_value" >= 200
+        THEN 'silver'
+        ELSE 'bronze'
+      END IS NULL
+      AND (
+        LOWER(
+          CASE
+            WHEN "p0"."lifetime_value" >= 1000
+            THEN 'gold'
+            WHEN "p0"."lifetime_value" >= 200
+            THEN 'silver'
+            ELSE 'bronze'
+          END
+        ) IN ('gold', 'silver')
+      )
+    )
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM "purchases" AS "r17"
+      JOIN "products" AS "r18"
+        ON "r18"."product_id" = "r17"."product_id"
+      WHERE
+        "r17"."user_id" = "p0"."user_id"
+        AND (
+          NOT "r18"."category" IS NULL AND (
+            LOWER("r18"."category") IN ('groceries')
+          )
+        )
+    )
+  )

@@ -76,9 +76,7 @@ def postgres_warehouse(postgres_url: str) -> Iterator[Any]:
 
     from corral.warehouse._common import drop_schema_statement
 
-    conninfo = psycopg.conninfo.make_conninfo(
-        postgres_url, options=f"-c search_path={TEST_SCHEMA}"
-    )
+    conninfo = psycopg.conninfo.make_conninfo(postgres_url, options=f"-c search_path={TEST_SCHEMA}")
     warehouse = PostgresWarehouse(conninfo)
     warehouse.ensure_schema(TEST_SCHEMA)
     yield warehouse

@@ -95,6 +95,22 @@ def evaluate(
     return evaluator.members(audience)
 
 
+def evaluate_trait(
+    trait: str,
+    schema: Schema,
+    tables: Mapping[str, pl.DataFrame | pa.Table],
+    *,
+    as_of: datetime,
+    time_zone: str = "UTC",
+) -> dict[Any, Any]:
+    """Every parent row's value of a trait, by primary key; a list trait's is a frozenset."""
+    evaluator = _Evaluator(schema, tables, local_time(as_of, time_zone), _NO_AUDIENCES)
+    definition = schema.trait(trait, where=f"trait {trait}")
+    values = evaluator.trait_values(definition, f"trait {trait}")
+    parent = schema.parent
+    return {row[parent.primary_key]: v for row, v in zip(evaluator.rows(parent), values)}
+
+
 def local_time(moment: datetime, time_zone: str) -> datetime:
     """A moment as a naive wall-clock time in `time_zone`."""
     if moment.tzinfo is None:
@@ -772,6 +788,8 @@ class _Evaluator:
                     for hits in per_parent]  # fmt: skip
         if trait.aggregate == "most_frequent":
             return [most_frequent(rows[i][column] for i in hits) for hits in per_parent]
+        if trait.aggregate == "list":
+            return [frozenset(rows[i][column] for i in hits) - {None} for hits in per_parent]
         return [
             aggregate(trait.aggregate, [rows[i].get(column) for i in hits]) for hits in per_parent
         ]
@@ -794,11 +812,8 @@ class _Evaluator:
                 where=where,
                 hint="'in: [a, b]' keeps parents whose list holds any of the values",
             )
-        target, per_parent = self.trait_rows(trait, where)
-        assert trait.column is not None
-        value_type = target.column_type(trait.column, where=where)
-        rows = self.rows(target)
-        lists = [{rows[i][trait.column] for i in hits} - {None} for hits in per_parent]
+        value_type = self.trait_type(trait, where)
+        lists = self.trait_values(trait, where)
         if node.operator in ("is_null", "is_not_null"):
             return [bool(values) is (node.operator == "is_not_null") for values in lists]
         holds = comparison(value_type, "in", node.value, self.as_of, where)

@@ -971,7 +971,7 @@ FROM purposes
 WHERE purpose_no = 1
     OR (purpose_no = 2 AND demo_u(user_id, 401) < 0.65)
     OR (purpose_no = 3 AND has_phone AND demo_u(user_id, 402) < 0.6)
-ORDER BY user_id, purpose_no
+ORDER BY user_id, purpose
 """
 
 _STEPS: dict[str, tuple[str, ...]] = {

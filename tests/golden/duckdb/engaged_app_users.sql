@@ -38,8 +38,8 @@ WHERE
         AND "r3"."occurred_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
         AND "r3"."event_type" = 'email_opened'
         AND (
-          "r3"."occurred_at" >= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
-          AND "r3"."occurred_at" < CAST('2027-01-01 00:00:00' AS TIMESTAMP)
+          "r3"."occurred_at" >= CAST('2026-11-01 00:00:00' AS TIMESTAMP)
+          AND "r3"."occurred_at" < CAST('2026-12-01 00:00:00' AS TIMESTAMP)
         )
     )
   )

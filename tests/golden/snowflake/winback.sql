@@ -189,7 +189,7 @@ WHERE
         "r17"."user_id" = "p0"."user_id"
         AND (
           NOT "r18"."category" IS NULL AND (
-            LOWER("r18"."category") IN ('groceries')
+            LOWER("r18"."category") IN ('grocery')
           )
         )
     )

@@ -17,7 +17,7 @@ WHERE
         AND (
           NOT [r1].[income_band] IS NULL
           AND (
-            LOWER([r1].[income_band]) IN ('high', 'very_high')
+            LOWER([r1].[income_band]) IN ('100k-150k', '150k+')
           )
         )
       )

@@ -131,7 +131,8 @@ def test_hostile_text_in_values_stays_a_literal(database: Any, text: str) -> Non
         {"property": "email", "starts_with": text},
         {"property": "email", "not_equals": text},
         {"event": text},
-        {"relation": "purchases", "where": {"conditions": [{"property": "channel", "ends_with": text}]}},
+        {"relation": "purchases",
+         "where": {"conditions": [{"property": "channel", "ends_with": text}]}},
         {"trait": "first_channel", "equals": text},
         {"trait": "categories_bought", "in": [text]},
     ]  # fmt: skip

@@ -20,7 +20,7 @@ from corral.schema import SchemaDefinition, bind_schema
 from corral.warehouse import DuckDBWarehouse
 from corral.warehouse._common import drop_schema_statement
 from corral.warehouse.base import TableRef, Warehouse
-from tests.helpers.demo_schema import demo_workspace
+from tests.helpers.demo_schema import demo_workspace, qualified_schema
 
 USERS = 3_000
 WORKSPACE = demo_workspace()
@@ -52,12 +52,7 @@ def load(warehouse: Warehouse, tables: dict[str, pa.Table], schema: str | None) 
 
 def qualified(schema: str | None) -> SchemaDefinition:
     """The demo schema with every table placed in `schema`."""
-    if schema is None:
-        return WORKSPACE.schema
-    data = WORKSPACE.schema.model_dump(by_alias=True, exclude_none=True)
-    for model in (data["parent"], *data["models"]):
-        model["table"] = f"{schema}.{model['table']}"
-    return SchemaDefinition.model_validate(data)
+    return WORKSPACE.schema if schema is None else qualified_schema(WORKSPACE.schema, schema)
 
 
 def members_by_audience(warehouse: Warehouse, schema: str | None) -> dict[str, set[int]]:

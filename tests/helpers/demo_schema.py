@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from corral.schema import Schema
+import sqlglot
+
+from corral.schema import Schema, SchemaDefinition
 from corral.workspace import Workspace, load_workspace
 
 DEMO_WORKSPACE = Path(__file__).resolve().parents[2] / "src" / "corral" / "demo" / "workspace"
@@ -50,3 +52,17 @@ def demo_workspace() -> Workspace:
 
 def demo_schema() -> Schema:
     return Schema.bind(demo_workspace().schema, DEMO_COLUMNS)  # type: ignore[arg-type]
+
+
+def qualified_schema(definition: SchemaDefinition, schema_name: str) -> SchemaDefinition:
+    """The schema with every model's table (or the tables its SQL reads) in `schema_name`."""
+    data = definition.model_dump(by_alias=True, exclude_none=True)
+    for model in (data["parent"], *data["models"]):
+        if "table" in model:
+            model["table"] = f"{schema_name}.{model['table']}"
+            continue
+        query = sqlglot.parse_one(model["sql"], dialect="duckdb")
+        for table in query.find_all(sqlglot.exp.Table):
+            table.set("db", sqlglot.exp.to_identifier(schema_name))
+        model["sql"] = query.sql("duckdb")
+    return SchemaDefinition.model_validate(data)

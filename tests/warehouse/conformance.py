@@ -43,7 +43,7 @@ SAMPLE = pa.table(
                 dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
             ],
             pa.timestamp("us", tz="UTC"),
-        ),  # fmt: skip
+        ),
         "created": pa.array(
             [dt.datetime(2024, 6, 1, 12, 0), dt.datetime(2020, 2, 29, 0, 0, 1), None],
             pa.timestamp("us"),
@@ -82,6 +82,10 @@ def _normalized(value: Any) -> Any:
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
     return [{k: _normalized(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def _quoted(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
 
 
 def _select_all(table: TableRef, order_by: str = "id") -> exp.Select:
@@ -160,6 +164,16 @@ class WarehouseConformance:
         ids = [i for b in batches for i in b.column("id").to_pylist()]
         assert ids == list(range(rows))
 
+    def test_stream_and_query_agree(self, warehouse: Warehouse, sample: TableRef) -> None:
+        queried = warehouse.query(_select_all(sample))
+
+        streamed = pa.Table.from_batches(list(warehouse.stream(_select_all(sample), batch_size=2)))
+
+        assert _rows(streamed) == _rows(queried)
+        assert [arrow_family(t) for t in streamed.schema.types] == [
+            arrow_family(t) for t in queried.schema.types
+        ]
+
     def test_stream_of_an_empty_result(self, warehouse: Warehouse, sample: TableRef) -> None:
         statement = _select_all(sample).where(exp.column("id").eq(-1))
 
@@ -203,12 +217,10 @@ class WarehouseConformance:
         definition = exp.Schema(
             this=target.to_expression(),
             expressions=[
-                exp.ColumnDef(this=exp.to_identifier("id", quoted=True),
-                              kind=exp.DataType.build("BIGINT")),
-                exp.ColumnDef(this=exp.to_identifier("name", quoted=True),
-                              kind=exp.DataType.build("TEXT")),
+                exp.ColumnDef(this=_quoted(name), kind=exp.DataType.build(kind))
+                for name, kind in (("id", "BIGINT"), ("name", "TEXT"))
             ],
-        )  # fmt: skip
+        )
         copy = exp.select("id", "name").from_(sample.to_expression()).where(exp.column("id") >= 2)
         insert = exp.insert(
             copy,

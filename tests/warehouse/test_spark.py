@@ -48,3 +48,13 @@ def test_errors_carry_no_query_plan_or_jvm_stack(spark_warehouse: Any) -> None:
     assert "TABLE_OR_VIEW_NOT_FOUND" in caught.value.message
     assert "UnresolvedRelation" not in caught.value.message
     assert "\tat " not in caught.value.message
+
+
+def test_a_warehouse_without_a_session_borrows_the_active_one(spark_warehouse: Any) -> None:
+    from corral.warehouse.spark import SparkWarehouse
+
+    borrowed = SparkWarehouse()
+    borrowed.close()
+
+    assert borrowed.session is spark_warehouse.session
+    assert spark_warehouse.query(exp.select(exp.Literal.number(1).as_("x"))).num_rows == 1

@@ -264,7 +264,8 @@ def time_interval(
     if operator in ("before", "less_than"):
         return tw.Interval(None, start)
     if operator == "at_most":
-        return tw.Interval(None, start + ONE_DAY if whole_day else start, False, not whole_day)
+        # The value's start of day, like greater_than, whose complement this is.
+        return tw.Interval(None, start, False, True)
     if operator == "after":
         return tw.Interval(start + ONE_DAY, None) if whole_day else tw.Interval(start, None, False)
     if operator == "greater_than":

@@ -15,6 +15,13 @@ What it does not do:
   be written in DuckDB's dialect (the compiler's default `source_dialect`);
 - a relation or event condition with `has: false` / `performed: false` *and* a count or
   aggregate is rejected, because the semantics do not say what it means.
+
+Where the semantics leave a choice to the warehouse, this evaluator makes one:
+
+- strings are ordered by code point (a "C" collation) for min, max and most_frequent ties;
+- averages of integers and decimals are exact fractions (engines may round them to doubles
+  first); a float column is compared with the user's value as a float, like the engines do;
+- an event's type matches its `event:` name exactly, case included.
 """
 
 from __future__ import annotations
@@ -108,7 +115,8 @@ def evaluate_trait(
     definition = schema.trait(trait, where=f"trait {trait}")
     values = evaluator.trait_values(definition, f"trait {trait}")
     parent = schema.parent
-    return {row[parent.primary_key]: v for row, v in zip(evaluator.rows(parent), values)}
+    rows = evaluator.rows(parent)
+    return {row[parent.primary_key]: v for row, v in zip(rows, values, strict=True)}
 
 
 def local_time(moment: datetime, time_zone: str) -> datetime:
@@ -281,13 +289,14 @@ def _number_test(value_type: ColumnType, operator: str, value: Any, where: str) 
         return lambda v: _cmp(v, low) >= 0 and _cmp(v, high) <= 0
     if operator == "in":
         return lambda v: any(_cmp(v, n) == 0 for n in numbers)
-    wanted = {
+    signs: dict[str, Callable[[int], bool]] = {
         "equals": lambda c: c == 0,
         "greater_than": lambda c: c > 0,
         "at_least": lambda c: c >= 0,
         "less_than": lambda c: c < 0,
         "at_most": lambda c: c <= 0,
-    }[operator]
+    }
+    wanted = signs[operator]
     return lambda v: wanted(_cmp(v, numbers[0]))
 
 
@@ -476,7 +485,8 @@ class _Evaluator:
         self._check_cycles(audience)
         parent = self.schema.parent
         mask = self.mask(audience.root, parent, audience.name)
-        return {row[parent.primary_key] for row, hit in zip(self.rows(parent), mask) if hit}
+        rows = self.rows(parent)
+        return {row[parent.primary_key] for row, hit in zip(rows, mask, strict=True) if hit}
 
     # -- data --------------------------------------------------------------------------------
 
@@ -561,7 +571,7 @@ class _Evaluator:
             for i, c in enumerate(node.conditions)
         ]
         combine = all if node.match == "all" else any
-        combined = [combine(hits) for hits in zip(*masks)] if masks else None
+        combined = [combine(hits) for hits in zip(*masks, strict=True)] if masks else None
         if combined is None:
             combined = [node.match == "all"] * len(self.rows(model))
         return [not hit for hit in combined] if node.negate else combined
@@ -600,8 +610,7 @@ class _Evaluator:
             ]
         if not present:
             raise DefinitionError(
-                "a count or aggregate cannot be combined with 'has: false' or "
-                "'performed: false'",
+                "a count or aggregate cannot be combined with 'has: false' or 'performed: false'",
                 where=where,
                 hint="negate the condition with 'not:' instead",
             )
@@ -616,13 +625,12 @@ class _Evaluator:
             self.as_of, where,
         )  # fmt: skip
         target_rows = self.rows(target)
-        return [
-            test(aggregate(spec.function, [
-                target_rows[i].get(spec.column or "") for i in self.reach(relation, row)
-                if passes[i]
-            ]))
-            for row in self.rows(model)
-        ]  # fmt: skip
+
+        def measure(row: Row) -> Any:
+            hits = [i for i in self.reach(relation, row) if passes[i]]
+            return aggregate(spec.function, [target_rows[i].get(spec.column or "") for i in hits])
+
+        return [test(measure(row)) for row in self.rows(model)]
 
     def row_filter(
         self, model: Model, where_group: Group | None, within: Window | None, where: str
@@ -778,7 +786,7 @@ class _Evaluator:
             return self.sql_values(trait.sql, target, per_parent, where)
 
         assert trait.aggregate is not None
-        self.trait_type(trait, where)
+        self.trait_type(trait, where)  # checks that the column suits the aggregate
         rows = self.rows(target)
         column = trait.column or ""
         if trait.aggregate in ("first", "last"):
@@ -804,7 +812,9 @@ class _Evaluator:
         pick = min if which == "first" else max
         return pick(ordered, key=lambda r: (r[order], r[key]))[column]
 
-    def list_condition(self, trait: TraitDefinition, node: TraitCondition, where: str) -> list[bool]:
+    def list_condition(
+        self, trait: TraitDefinition, node: TraitCondition, where: str
+    ) -> list[bool]:
         """A list trait holds any of (`in`) or none of (`not_in`) the values; null is empty."""
         if node.operator not in ("in", "not_in", "is_null", "is_not_null"):
             raise DefinitionError(
@@ -935,7 +945,7 @@ def _audience_references(group: Group) -> list[str]:
     return found
 
 
-def _parse_sql(text: str, where: str) -> exp.Expression:
+def _parse_sql(text: str, where: str) -> exp.Expr:
     try:
         return sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as error:

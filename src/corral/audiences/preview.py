@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -89,7 +89,7 @@ class ValueCount:
 
 @dataclass(frozen=True)
 class Bin:
-    """Members whose value is in [low, high); the last bin also holds its `high` edge."""
+    """Members whose value is at least `low` and below `high`."""
 
     low: Any
     high: Any
@@ -131,6 +131,12 @@ class Sample:
 
 @dataclass(frozen=True)
 class Preview:
+    """What a preview found.
+
+    `as_of` is the wall-clock time in `time_zone` that relative windows were measured
+    from; `sql` is the members query in the warehouse's dialect.
+    """
+
     audience: str
     as_of: datetime
     time_zone: str
@@ -163,7 +169,7 @@ class Preview:
             "time_zone": self.time_zone,
             "dialect": self.dialect,
             "sql": self.sql,
-            "blocks": [vars(b) for b in self.blocks],
+            "blocks": [asdict(b) for b in self.blocks],
             "breakdowns": [_breakdown_dict(b) for b in self.breakdowns],
             "sample": _sample_dict(self.sample),
             "timings": [_timing_dict(t) for t in self.timings],
@@ -196,16 +202,22 @@ def preview(
     clock = _Clock(warehouse)
     with clock.step("compile"):
         compiler = AudienceCompiler(
-            schema, as_of, audiences=audiences, time_zone=time_zone,
+            schema,
+            as_of,
+            audiences=audiences,
+            time_zone=time_zone,
             source_dialect=warehouse.dialect,
-        )  # fmt: skip
+        )
         plan = _Plan.build(compiler, audience, with_blocks=blocks)
-        sql = render(compiler.members(audience), warehouse.dialect, pretty=True)
+        # Every name is checked before the first query, so a typo costs no warehouse time.
+        by = [_breakdown_dimension(plan, name, reveal) for name in breakdowns]
+        shown = _sample_dimensions(plan, sample_columns) if sample > 0 else []
+        sql = render(plan.members(), warehouse.dialect, pretty=True)
 
     with clock.step("size and blocks" if blocks else "size"):
         size, parent_rows, block_sizes = _count(plan, clock)
-    found = [_breakdown(plan, clock, name, reveal) for name in breakdowns]
-    members = _sample(plan, clock, sample, sample_columns, reveal) if sample > 0 else None
+    found = [_breakdown(plan, clock, dimension) for dimension in by]
+    members = _sample(plan, clock, sample, shown, reveal) if sample > 0 else None
 
     return Preview(
         audience=audience.name,
@@ -235,8 +247,8 @@ class _Plan:
     compiler: AudienceCompiler
     schema: Schema
     alias: str
-    predicate: exp.Expression
-    blocks: tuple[exp.Expression, ...]
+    predicate: exp.Expr
+    blocks: tuple[exp.Expr, ...]
     combine: Group
 
     @classmethod
@@ -248,21 +260,26 @@ class _Plan:
         blocks = compiler.block_predicates(audience, alias_) if with_blocks else []
         return cls(compiler, compiler.schema, alias_, predicate, tuple(blocks), audience.root)
 
-    def source(self) -> exp.Expression:
+    def source(self) -> exp.Expr:
         return self.compiler.source(self.schema.parent, self.alias)
+
+    def members(self) -> exp.Select:
+        """The primary key of every member: the same query as `AudienceCompiler.members`."""
+        key = column(self.schema.parent.primary_key, self.alias)
+        return exp.select(key).from_(self.source(), copy=False).where(self.predicate.copy())
 
     def members_from(self, select: exp.Select, joins: Sequence[_Join] = ()) -> exp.Select:
         """`select` FROM the parent, LEFT JOIN each of `joins`, WHERE the row is a member."""
         query = select.from_(self.source())
         for join in joins:
             query = query.join(join.source, on=join.on, join_type="LEFT")
-        return query.where(self.predicate.copy())
+        return query.where(self.predicate.copy(), copy=False)
 
 
 @dataclass(frozen=True)
 class _Join:
-    source: exp.Expression
-    on: exp.Expression
+    source: exp.Expr
+    on: exp.Expr
 
 
 class _Clock:
@@ -279,10 +296,11 @@ class _Clock:
         yield
         total = (time.perf_counter() - started) * 1000
         self.timings.append(Timing(name, total, self._in_warehouse * 1000))
-        logger.debug("preview %s: %.1f ms (warehouse %.1f ms)", name, total,
-                     self._in_warehouse * 1000)  # fmt: skip
+        logger.debug(
+            "preview %s: %.1f ms (warehouse %.1f ms)", name, total, self._in_warehouse * 1000
+        )
 
-    def query(self, statement: exp.Expression) -> pa.Table:
+    def query(self, statement: exp.Expr) -> pa.Table:
         started = time.perf_counter()
         try:
             return self.warehouse.query(statement)
@@ -293,47 +311,83 @@ class _Clock:
 # -- size and blocks -------------------------------------------------------------------------
 
 
-def _count(plan: _Plan, clock: _Clock) -> tuple[int, int, list[int]]:
-    """Size, parent rows and each block's size, in one scan of the parent.
+# Engines that plan a correlated EXISTS in a SELECT list as well as in a WHERE clause.
+_FLAG_DIALECTS = ("duckdb",)
 
-    Each block's predicate is evaluated once into a 0/1 flag in a derived table, and the
-    size combines the flags as the audience's top-level group does. Measured on the 100k
-    demo in DuckDB (median of five, all twelve demo audiences): flags 460 ms; one
-    SUM(CASE WHEN <predicate>) per block plus one for the whole audience 826 ms (the
-    whole-audience predicate evaluates every block's subqueries again); separate COUNT
-    queries 855 ms; the size alone 389 ms. Flags are integers, not booleans, so that
-    T-SQL (which has no boolean columns) can run the query too.
+
+def _count(plan: _Plan, clock: _Clock) -> tuple[int, int, list[int]]:
+    """Size, parent rows and each block's size, in one statement.
+
+    Two forms, chosen by engine from measurements (medians, every demo audience):
+
+    - DuckDB: one scan. Each block's predicate becomes a 0/1 flag in a derived table and
+      the size combines the flags as the top-level group does. On the 100k demo: 535 ms
+      for all twelve audiences, against 654 ms for the UNION ALL form and 720-855 ms for
+      separate COUNT queries; a SUM(CASE WHEN <predicate>) per block plus one for the
+      whole audience took 826 ms, as the whole predicate re-runs every block's subqueries.
+    - Elsewhere: UNION ALL of one COUNT(*) ... WHERE <predicate> per block. PostgreSQL
+      runs an EXISTS in a SELECT list once per parent row, which made the flags 16 times
+      slower there (9.9 s against 0.6 s on 3,000 users); in a WHERE clause every engine
+      plans a semi-join, and Redshift and Snowflake accept correlated EXISTS only there.
     """
+    if plan.compiler.source_dialect in _FLAG_DIALECTS:
+        return _count_with_flags(plan, clock)
+    return _count_with_union(plan, clock)
+
+
+def _count_with_flags(plan: _Plan, clock: _Clock) -> tuple[int, int, list[int]]:
+    # Flags are integers, not booleans, so the form stays valid where booleans are not.
     flags_of = list(plan.blocks) or [plan.predicate]
     x = plan.compiler.alias("x")
     inner = exp.select(*[alias(_as_flag(p.copy()), f"__f{i}") for i, p in enumerate(flags_of)])
     inner = inner.from_(plan.source())
-    flags = [exp.EQ(this=column(f"__f{i}", x), expression=exp.Literal.number(1))
-             for i in range(len(flags_of))]  # fmt: skip
+    flags: list[exp.Expr] = [
+        exp.EQ(this=column(f"__f{i}", x), expression=exp.Literal.number(1))
+        for i in range(len(flags_of))
+    ]
     member = _combine(plan.combine, flags) if plan.blocks else flags[0]
 
     outer = exp.select(
         alias(exp.Count(this=exp.Star()), "__rows"),
         alias(_sum_of(member), "__size"),
         *[alias(_sum_of(f.copy()), f"__b{i}") for i, f in enumerate(flags)],
-    ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(x, True))))
+    ).from_(_derived(inner, x))
     row = clock.query(outer).to_pylist()[0]
 
     sizes = [int(row[f"__b{i}"] or 0) for i in range(len(flags))] if plan.blocks else []
     return int(row["__size"] or 0), int(row["__rows"] or 0), sizes
 
 
-def _as_flag(predicate: exp.Expression) -> exp.Expression:
+def _count_with_union(plan: _Plan, clock: _Clock) -> tuple[int, int, list[int]]:
+    # Branch -1 counts every parent row, 0 the members, i the rows block i selects.
+    predicates: list[exp.Expr | None] = [None, plan.predicate, *plan.blocks]
+    branches = []
+    for index, predicate in enumerate(predicates, start=-1):
+        branch = exp.select(
+            alias(exp.Literal.number(index), "__branch"),
+            alias(exp.Count(this=exp.Star()), "__n"),
+        ).from_(plan.source())
+        branches.append(branch if predicate is None else branch.where(predicate.copy()))
+    union: exp.Query = branches[0]
+    for branch in branches[1:]:
+        union = exp.union(union, branch, distinct=False)
+
+    counts = {int(r["__branch"]): int(r["__n"]) for r in clock.query(union).to_pylist()}
+    sizes = [counts.get(i + 1, 0) for i in range(len(plan.blocks))]
+    return counts.get(0, 0), counts.get(-1, 0), sizes
+
+
+def _as_flag(predicate: exp.Expr) -> exp.Expr:
     return exp.Case(
         ifs=[exp.If(this=predicate, true=exp.Literal.number(1))], default=exp.Literal.number(0)
     )
 
 
-def _sum_of(predicate: exp.Expression) -> exp.Expression:
+def _sum_of(predicate: exp.Expr) -> exp.Expr:
     return exp.Sum(this=_as_flag(predicate))
 
 
-def _combine(root: Group, parts: list[exp.Expression]) -> exp.Expression:
+def _combine(root: Group, parts: list[exp.Expr]) -> exp.Expr:
     """The top-level group over its blocks, exactly as the compiler combines them."""
     combined = conjunction(parts) if root.match == "all" else disjunction(parts)
     if len(parts) > 1:
@@ -350,7 +404,7 @@ class _Dimension:
 
     name: str
     source: Literal["column", "trait"]
-    value: exp.Expression
+    value: exp.Expr
     value_type: ColumnType
     privacy: Privacy
     joins: tuple[_Join, ...] = ()
@@ -369,8 +423,9 @@ def _dimension(plan: _Plan, name: str, *, where: str) -> _Dimension:
                 hint="pick a visible column, or un-hide it in schema.yaml",
             )
         value_type = parent.column_type(column_name, where=where)
-        return _Dimension(column_name, "column", column(column_name, plan.alias), value_type,
-                          settings.privacy)  # fmt: skip
+        return _Dimension(
+            column_name, "column", column(column_name, plan.alias), value_type, settings.privacy
+        )
     if name in plan.schema.traits:
         return _trait_dimension(plan, plan.schema.traits[name], where)
     raise UnknownReferenceError(
@@ -400,10 +455,10 @@ def _known_dimensions(schema: Schema) -> str:
 def _trait_dimension(plan: _Plan, trait: TraitDefinition, where: str) -> _Dimension:
     here = f"{where} > trait {trait.name}"
     traits = plan.compiler.traits
-    privacy = _trait_privacy(plan.schema, trait, plan.compiler.source_dialect)
     if trait.kind == "formula":
-        value = traits.formula(trait, plan.alias, here)
-        return _Dimension(trait.name, "trait", value, traits.value_type(trait, here), privacy)
+        formula = traits.formula(trait, plan.alias, here)
+        value_type = traits.value_type(trait, here)
+        return _Dimension(trait.name, "trait", formula, value_type, _trait_privacy(plan, trait))
     if trait.aggregate == "list":
         raise DefinitionError(
             f"trait {trait.name!r} is a list, and a member may hold many of its values",
@@ -413,22 +468,25 @@ def _trait_dimension(plan: _Plan, trait: TraitDefinition, where: str) -> _Dimens
 
     values = traits.values(trait, here)
     t = plan.compiler.alias("t")
-    derived = exp.Subquery(this=values.query, alias=exp.TableAlias(this=exp.to_identifier(t, True)))
-    on = conjunction([
-        exp.EQ(this=column(f"{KEY}{i}", t), expression=column(key, plan.alias))
-        for i, key in enumerate(values.source_keys)
-    ])  # fmt: skip
-    value: exp.Expression = column(VALUE, t)
+    derived = _derived(values.query, t)
+    on = conjunction(
+        [
+            exp.EQ(this=column(f"{KEY}{i}", t), expression=column(key, plan.alias))
+            for i, key in enumerate(values.source_keys)
+        ]
+    )
+    value: exp.Expr = column(VALUE, t)
     if values.empty is not None:
         value = exp.Coalesce(this=value, expressions=[exp.Literal.number(values.empty)])
-    return _Dimension(trait.name, "trait", value, values.value_type, privacy,
-                      (_Join(derived, on),))  # fmt: skip
+    privacy = _trait_privacy(plan, trait)
+    return _Dimension(trait.name, "trait", value, values.value_type, privacy, (_Join(derived, on),))
 
 
-def _trait_privacy(schema: Schema, trait: TraitDefinition, dialect: str) -> Privacy:
+def _trait_privacy(plan: _Plan, trait: TraitDefinition) -> Privacy:
     """A trait that shows column values (first, max, a formula...) is as private as they."""
     if trait.kind == "aggregate" and trait.aggregate in ("count", "count_distinct", "average"):
         return "public"
+    schema, dialect = plan.schema, plan.compiler.source_dialect
     if trait.kind == "formula":
         model, text = schema.parent, trait.formula or ""
     else:
@@ -448,27 +506,38 @@ def _columns_in(text: str, dialect: str) -> list[exp.Column]:
 # -- breakdowns ------------------------------------------------------------------------------
 
 
-def _breakdown(plan: _Plan, clock: _Clock, name: str, reveal: bool) -> Breakdown:
-    with clock.step(f"breakdown {name}"):
-        dimension = _dimension(plan, name, where=f"breakdown {name}")
-        if dimension.privacy in _PRIVATE and not reveal:
-            raise DefinitionError(
-                f"{dimension.source} {dimension.name!r} is {dimension.privacy}, so a "
-                "breakdown would show its values",
-                where=f"breakdown {name}",
-                hint="break down by another column, or reveal private values "
-                "(reveal=True, --reveal) if you may see them",
-            )
+def _breakdown_dimension(plan: _Plan, name: str, reveal: bool) -> _Dimension:
+    dimension = _dimension(plan, name, where=f"breakdown {name}")
+    if dimension.privacy in _PRIVATE and not reveal:
+        raise DefinitionError(
+            f"{dimension.source} {dimension.name!r} is {dimension.privacy}, so a "
+            "breakdown would show its values",
+            where=f"breakdown {name}",
+            hint="break down by another column, or reveal private values "
+            "(reveal=True, --reveal) if you may see them",
+        )
+    return dimension
+
+
+def _breakdown(plan: _Plan, clock: _Clock, dimension: _Dimension) -> Breakdown:
+    with clock.step(f"breakdown {dimension.name}"):
         if dimension.value_type in _NUMBERS or dimension.value_type in _TIMES:
             return _histogram(plan, clock, dimension)
         return _top_values(plan, clock, dimension)
 
 
+def _derived(query: exp.Query, name: str) -> exp.Subquery:
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(name, True)))
+
+
 def _values(plan: _Plan, dimension: _Dimension) -> exp.Subquery:
-    """SELECT <value> AS "__value" of every member, as a derived table aliased `d`."""
+    """SELECT <value> AS "__value" of every member, as a derived table aliased `d`.
+
+    The compiler's aliases all end in a number, so `d` (and `c` below) never clash.
+    """
     select = exp.select(alias(dimension.value.copy(), VALUE))
     query = plan.members_from(select, dimension.joins)
-    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("d", True)))
+    return _derived(query, "d")
 
 
 def _top_values(plan: _Plan, clock: _Clock, dimension: _Dimension) -> Breakdown:
@@ -479,12 +548,19 @@ def _top_values(plan: _Plan, clock: _Clock, dimension: _Dimension) -> Breakdown:
     """
     value = column(VALUE, "d")
     is_null = exp.Is(this=value.copy(), expression=exp.null())
-    nulls_last = exp.Case(ifs=[exp.If(this=is_null, true=exp.Literal.number(1))],
-                          default=exp.Literal.number(0))  # fmt: skip
-    rank = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[
-        exp.Ordered(this=nulls_last), exp.Ordered(this=exp.Count(this=exp.Star()), desc=True),
-        exp.Ordered(this=value.copy(), nulls_first=False),
-    ]))  # fmt: skip
+    nulls_last = exp.Case(
+        ifs=[exp.If(this=is_null, true=exp.Literal.number(1))], default=exp.Literal.number(0)
+    )
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        order=exp.Order(
+            expressions=[
+                exp.Ordered(this=nulls_last),
+                exp.Ordered(this=exp.Count(this=exp.Star()), desc=True),
+                exp.Ordered(this=value.copy(), nulls_first=False),
+            ]
+        ),
+    )
     counted = (
         exp.select(
             alias(value.copy(), VALUE),
@@ -497,24 +573,38 @@ def _top_values(plan: _Plan, clock: _Clock, dimension: _Dimension) -> Breakdown:
 
     ranked = column("__rank", "c")
     on_top = exp.LTE(this=ranked, expression=exp.Literal.number(TOP_VALUES))
-    bucket = exp.Case(ifs=[
-        exp.If(this=exp.Is(this=column(VALUE, "c"), expression=exp.null()), true=literal("null")),
-        exp.If(this=on_top.copy(), true=literal("top")),
-    ], default=literal("other"))  # fmt: skip
+    bucket = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.Is(this=column(VALUE, "c"), expression=exp.null()), true=literal("null")
+            ),
+            exp.If(this=on_top.copy(), true=literal("top")),
+        ],
+        default=literal("other"),
+    )
     kept = exp.Case(ifs=[exp.If(this=on_top.copy(), true=column(VALUE, "c"))])
-    folded = exp.select(
-        alias(bucket, "__bucket"), alias(kept, VALUE),
-        alias(exp.Sum(this=column("__n", "c")), "__n"),
-        alias(exp.Min(this=column("__rank", "c")), "__rank"),
-    ).from_(counted.subquery("c")).group_by(bucket.copy(), kept.copy())  # fmt: skip
+    folded = (
+        exp.select(
+            alias(bucket, "__bucket"),
+            alias(kept, VALUE),
+            alias(exp.Sum(this=column("__n", "c")), "__n"),
+            alias(exp.Min(this=column("__rank", "c")), "__rank"),
+        )
+        .from_(_derived(counted, "c"))
+        .group_by(bucket.copy(), kept.copy())
+    )
     rows = clock.query(folded.order_by(column("__rank"))).to_pylist()
 
     top = tuple(ValueCount(r[VALUE], int(r["__n"])) for r in rows if r["__bucket"] == "top")
     return Breakdown(
-        dimension.name, dimension.source, dimension.value_type, "top_values", values=top,
+        dimension.name,
+        dimension.source,
+        dimension.value_type,
+        "top_values",
+        values=top,
         other=sum(int(r["__n"]) for r in rows if r["__bucket"] == "other"),
         nulls=sum(int(r["__n"]) for r in rows if r["__bucket"] == "null"),
-    )  # fmt: skip
+    )
 
 
 def _histogram(plan: _Plan, clock: _Clock, dimension: _Dimension) -> Breakdown:
@@ -525,14 +615,17 @@ def _histogram(plan: _Plan, clock: _Clock, dimension: _Dimension) -> Breakdown:
     """
     value = column(VALUE, "d")
     extent = exp.select(
-        alias(exp.Min(this=value.copy()), "__low"), alias(exp.Max(this=value.copy()), "__high"),
-        alias(exp.Count(this=exp.Star()), "__n"), alias(exp.Count(this=value.copy()), "__values"),
-    ).from_(_values(plan, dimension))  # fmt: skip
+        alias(exp.Min(this=value.copy()), "__low"),
+        alias(exp.Max(this=value.copy()), "__high"),
+        alias(exp.Count(this=exp.Star()), "__n"),
+        alias(exp.Count(this=value.copy()), "__values"),
+    ).from_(_values(plan, dimension))
     row = clock.query(extent).to_pylist()[0]
     low, high = row["__low"], row["__high"]
     nulls = int(row["__n"]) - int(row["__values"])
-    base = Breakdown(dimension.name, dimension.source, dimension.value_type, "histogram",
-                     nulls=nulls)  # fmt: skip
+    base = Breakdown(
+        dimension.name, dimension.source, dimension.value_type, "histogram", nulls=nulls
+    )
     if low is None:
         return base
 
@@ -540,9 +633,11 @@ def _histogram(plan: _Plan, clock: _Clock, dimension: _Dimension) -> Breakdown:
         edges, unit = _time_edges(low, high, with_hours=dimension.value_type == "timestamp")
     else:
         edges, unit = _number_edges(low, high, integer=dimension.value_type == "integer")
-    counts = _bin_counts(plan, clock, dimension, edges)
+    # One bin holds every value: the first query has counted them already.
+    single = len(edges) == 2
+    counts = {0: int(row["__values"])} if single else _bin_counts(plan, clock, dimension, edges)
     bins = tuple(Bin(edges[i], edges[i + 1], counts.get(i, 0)) for i in range(len(edges) - 1))
-    return Breakdown(**{**vars(base), "bins": bins, "unit": unit})
+    return replace(base, bins=bins, unit=unit)
 
 
 def _bin_counts(
@@ -552,10 +647,12 @@ def _bin_counts(
     value = column(VALUE, "d")
     inner = [literal(_literal_value(e, dimension.value_type)) for e in edges[1:-1]]
     bin_index = exp.Case(
-        ifs=[exp.If(this=exp.LT(this=value.copy(), expression=edge),
-                    true=exp.Literal.number(i)) for i, edge in enumerate(inner)],
+        ifs=[
+            exp.If(this=exp.LT(this=value.copy(), expression=edge), true=exp.Literal.number(i))
+            for i, edge in enumerate(inner)
+        ],
         default=exp.Literal.number(len(edges) - 2),
-    )  # fmt: skip
+    )
     not_null = exp.not_(exp.Is(this=value.copy(), expression=exp.null()))
     counted = exp.select(alias(bin_index, "__bin"), alias(exp.Count(this=exp.Star()), "__n"))
     counted = counted.from_(_values(plan, dimension)).where(not_null).group_by(bin_index.copy())
@@ -588,12 +685,8 @@ def _nice_step(raw: Decimal) -> Decimal:
     """The smallest of 1, 2, 5 times a power of ten at least `raw` (1 for a zero range)."""
     if raw <= 0:
         return Decimal(1)
-    exponent = math.floor(math.log10(raw))
-    power = Decimal(10) ** exponent
-    for factor in (1, 2, 5, 10):
-        if power * factor >= raw:
-            return power * factor
-    return power * 10  # pragma: no cover - the loop always returns
+    power = Decimal(10) ** math.floor(math.log10(raw))
+    return next(power * factor for factor in (1, 2, 5, 10) if power * factor >= raw)
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -621,21 +714,22 @@ def _time_edges(low: Any, high: Any, *, with_hours: bool) -> tuple[list[Any], st
     first, last = tw.as_datetime(_naive(low)), tw.as_datetime(_naive(high))
     units = _TIME_UNITS if with_hours else _TIME_UNITS[1:]
     for name, months, delta in units:
-        edges = _calendar_edges(first, last, months, delta)
-        if len(edges) - 1 <= MAX_BINS or name == units[-1][0]:
+        coarsest = name == units[-1][0]
+        edges = _calendar_edges(first, last, months, delta, capped=not coarsest)
+        if len(edges) - 1 <= MAX_BINS or coarsest:
             break
     if not with_hours:
         return [e.date() for e in edges], name
     return edges, name
 
 
-def _calendar_edges(first: datetime, last: datetime, months: int, delta: timedelta) -> list[Any]:
-    start = _truncate(first, months, delta)
-    edges = [start]
-    while edges[-1] <= last:
+def _calendar_edges(
+    first: datetime, last: datetime, months: int, delta: timedelta, *, capped: bool
+) -> list[Any]:
+    """Unit edges from the unit holding `first` past `last`; a capped list stops early."""
+    edges = [_truncate(first, months, delta)]
+    while edges[-1] <= last and not (capped and len(edges) > MAX_BINS + 1):
         edges.append(tw.add_months(edges[-1], months) if months else edges[-1] + delta)
-        if len(edges) > MAX_BINS + 2:
-            break
     return edges
 
 
@@ -661,15 +755,20 @@ def _naive(value: date | datetime) -> date | datetime:
 # -- sample ----------------------------------------------------------------------------------
 
 
-def _sample(plan: _Plan, clock: _Clock, limit: int, chosen: Sequence[str], reveal: bool) -> Sample:
-    """The first `limit` members by primary key: the key, label columns, chosen columns."""
-    with clock.step("sample"):
-        parent = plan.schema.parent
-        definition = parent.definition
-        labels = [c for c in definition.label_columns if not definition.settings(c).hidden]
-        names = list(dict.fromkeys([parent.primary_key, *labels, *chosen]))
-        dimensions = [_dimension(plan, n, where=f"sample column {n}") for n in names]
+def _sample_dimensions(plan: _Plan, chosen: Sequence[str]) -> list[_Dimension]:
+    """The primary key, the visible label columns, then the chosen columns or traits."""
+    parent = plan.schema.parent
+    definition = parent.definition
+    labels = [c for c in definition.label_columns if not definition.settings(c).hidden]
+    names = list(dict.fromkeys([parent.primary_key, *labels, *chosen]))
+    return [_dimension(plan, n, where=f"sample column {n}") for n in names]
 
+
+def _sample(
+    plan: _Plan, clock: _Clock, limit: int, dimensions: Sequence[_Dimension], reveal: bool
+) -> Sample:
+    """The first `limit` members by primary key; private values never leave the warehouse."""
+    with clock.step("sample"):
         redacted = [d.name for d in dimensions if d.privacy in _PRIVATE and not reveal]
         selected = [
             alias(literal(REDACTED) if d.name in redacted else d.value.copy(), d.name)
@@ -677,11 +776,12 @@ def _sample(plan: _Plan, clock: _Clock, limit: int, chosen: Sequence[str], revea
         ]
         joins = [j for d in dimensions if d.name not in redacted for j in d.joins]
         query = plan.members_from(exp.select(*selected), joins)
-        query = query.order_by(column(parent.primary_key, plan.alias)).limit(limit)
-        table = clock.query(query)
+        key = column(plan.schema.parent.primary_key, plan.alias)
+        query = query.order_by(key, copy=False).limit(limit, copy=False)
+        rows = clock.query(query).to_pylist()
         return Sample(
             columns=tuple(d.name for d in dimensions),
-            rows=tuple(tuple(row.values()) for row in table.to_pylist()),
+            rows=tuple(tuple(row.values()) for row in rows),
             redacted=tuple(redacted),
         )
 
@@ -701,8 +801,10 @@ def describe(condition: Any) -> str:
     if isinstance(condition, RelationCondition | EventCondition):
         return _describe_rows(condition)
     if isinstance(condition, SequenceCondition):
-        steps = [(s.event or "event") if s.performed else f"no {s.event or 'event'}"
-                 for s in condition.steps]  # fmt: skip
+        steps = [
+            (s.event or "event") if s.performed else f"no {s.event or 'event'}"
+            for s in condition.steps
+        ]
         return "sequence " + " → ".join(steps) + _window(condition.within)
     if isinstance(condition, Group):
         inner = [describe(c) for c in condition.conditions]
@@ -725,20 +827,36 @@ def _describe_rows(condition: RelationCondition | EventCondition) -> str:
     if condition.operator is None:
         return f"{verb} {thing}{filtered}{_window(condition.within)}"
     aggregate = condition.aggregate
-    measure = "count" if aggregate is None or aggregate.function == "count" else (
-        f"{aggregate.function}({aggregate.column})"
-    )  # fmt: skip
+    measure = (
+        "count"
+        if aggregate is None or aggregate.function == "count"
+        else (f"{aggregate.function}({aggregate.column})")
+    )
     comparison = _comparison(condition.operator, condition.value)
     return f"{thing}{filtered}: {measure} {comparison}{_window(condition.within)}"
 
 
+# Operators that read better with their value inside the phrase.
+_PHRASES = {
+    "within_last": "in the last {}",
+    "within_next": "in the next {}",
+    "more_than_ago": "more than {} ago",
+    "anniversary_within_next": "anniversary in the next {} days",
+    "between": "between {} and {}",
+}
+
+
 def _comparison(operator: str, value: Any) -> str:
-    words = operator.replace("_", " ")
     if value is None:
-        return words
+        return operator.replace("_", " ")
+    if isinstance(value, dict):
+        value = f"{value.get('amount')} {value.get('unit')}"
+    if operator in _PHRASES:
+        values = value if isinstance(value, list | tuple) else [value]
+        return _PHRASES[operator].format(*values)
     if isinstance(value, list | tuple):
-        return f"{words} {', '.join(str(v) for v in value)}"
-    return f"{words} {value}"
+        value = ", ".join(str(v) for v in value)
+    return f"{operator.replace('_', ' ')} {value}"
 
 
 def _window(window: Window | None) -> str:
@@ -769,9 +887,12 @@ def jsonable(value: Any) -> Any:
 
 def _breakdown_dict(breakdown: Breakdown) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "name": breakdown.name, "source": breakdown.source, "type": breakdown.value_type,
-        "kind": breakdown.kind, "nulls": breakdown.nulls,
-    }  # fmt: skip
+        "name": breakdown.name,
+        "source": breakdown.source,
+        "type": breakdown.value_type,
+        "kind": breakdown.kind,
+        "nulls": breakdown.nulls,
+    }
     if breakdown.kind == "top_values":
         data["values"] = [{"value": jsonable(v.value), "count": v.count} for v in breakdown.values]
         data["other"] = breakdown.other
@@ -787,8 +908,9 @@ def _breakdown_dict(breakdown: Breakdown) -> dict[str, Any]:
 def _sample_dict(sample: Sample | None) -> dict[str, Any] | None:
     if sample is None:
         return None
-    rows = [dict(zip(sample.columns, (jsonable(v) for v in row), strict=True))
-            for row in sample.rows]  # fmt: skip
+    rows = [
+        dict(zip(sample.columns, (jsonable(v) for v in row), strict=True)) for row in sample.rows
+    ]
     return {"columns": list(sample.columns), "rows": rows, "redacted": list(sample.redacted)}
 
 

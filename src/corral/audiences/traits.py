@@ -8,13 +8,14 @@ both start from the per-parent value query built here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
-from corral.audiences.comparisons import compare
+from corral.audiences.comparisons import NULL_OPERATORS, compare
 from corral.audiences.conditions import Aggregate, TraitCondition, parse_group
 from corral.errors import DefinitionError
 from corral.schema.model import ColumnType, TraitDefinition
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 KEY = "__key"
 VALUE = "__value"
+# Aggregates that are null exactly when no related row (after the trait's filters) holds a
+# non-null value. Not `first` and `last`: the value on the first row may itself be null.
+# `average` is too, but keeps the grouped form, which checks that its column is a number.
+NULL_WITHOUT_VALUES = ("min", "max", "most_frequent")
 _FORBIDDEN = (exp.Query, exp.Subquery, exp.Star, exp.Command, exp.Window, exp.Placeholder)
 
 
@@ -55,6 +60,12 @@ class TraitCompiler:
             )
         if trait.aggregate == "list":
             return self._list_condition(trait, node, alias, where)
+        if trait.aggregate in NULL_WITHOUT_VALUES and node.operator in NULL_OPERATORS:
+            # Whether there is a value, not what it is: a semi-join instead of computing
+            # every parent's value (for most_frequent, a grouping and a window).
+            self.value_type(trait, where)  # the column exists
+            exists = self._exists_row(trait, alias, where, _has_value(trait))
+            return exists if node.operator == "is_not_null" else exp.not_(exists)
         values = self.values(trait, where)
         return self.compiler.measured_comparison(
             values.query, len(values.source_keys), values.source_keys, alias,
@@ -200,19 +211,26 @@ class TraitCompiler:
                 where=where,
                 hint="'in: [a, b]' keeps parents whose list holds any of the values",
             )
-        rows, filters = self._rows(trait, where)
-        value_type = rows.model.column_type(trait.column, where=where)
-        value = column(trait.column, rows.alias)
-        if node.operator in ("in", "not_in"):
-            test = compare(
-                value, value_type, "in", node.value, as_of=self.compiler.as_of, where=where
-            )
-        else:
-            test = exp.not_(exp.Is(this=value, expression=exp.null()))
-        probe = rows.select.select(exp.Literal.number(1), append=False)
-        probe = probe.where(conjunction([self.compiler.correlate(rows, alias), *filters, test]))
-        exists = exp.Exists(this=probe)
+        column_name = trait.column
+
+        def holds_any(rows: Rows) -> exp.Expr:
+            value_type = rows.model.column_type(column_name, where=where)
+            value = column(column_name, rows.alias)
+            as_of = self.compiler.as_of
+            return compare(value, value_type, "in", node.value, as_of=as_of, where=where)
+
+        test = holds_any if node.operator in ("in", "not_in") else _has_value(trait)
+        exists = self._exists_row(trait, alias, where, test)
         return exists if node.operator in ("in", "is_not_null") else exp.not_(exists)
+
+    def _exists_row(
+        self, trait: TraitDefinition, alias: str, where: str, test: Callable[[Rows], exp.Expr]
+    ) -> exp.Exists:
+        """EXISTS a related row of the parent row `alias` passing the trait's filters and `test`."""
+        rows, filters = self._rows(trait, where)
+        probe = rows.select.select(exp.Literal.number(1), append=False)
+        correlated = [self.compiler.correlate(rows, alias), *filters, test(rows)]
+        return exp.Exists(this=probe.where(conjunction(correlated)))
 
     def _sql_aggregate(self, trait: TraitDefinition, rows: Rows, where: str) -> exp.Expr:
         assert trait.sql is not None
@@ -272,6 +290,13 @@ class TraitCompiler:
                 hint="add 'type:' (string, integer, decimal, float, boolean, date or timestamp)",
             )
         return trait.type
+
+
+def _has_value(trait: TraitDefinition) -> Callable[[Rows], exp.Expr]:
+    """A test on a related row: the trait's column is not null."""
+    assert trait.column is not None
+    name = trait.column
+    return lambda rows: exp.not_(exp.Is(this=column(name, rows.alias), expression=exp.null()))
 
 
 def _filtered(query: exp.Select, filters: list[exp.Expr]) -> exp.Select:

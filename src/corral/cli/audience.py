@@ -41,10 +41,14 @@ def list_audiences(workspace: WorkspaceOption = None, as_json: JsonOption = Fals
     ws = open_workspace(workspace)
     if as_json:
         rows = [
-            {"name": a.name, "file": str(ws.audience_files.get(a.name, "")),
-             "conditions": len(a.conditions), "description": a.description}
+            {
+                "name": a.name,
+                "file": str(ws.audience_files.get(a.name, "")),
+                "conditions": len(a.conditions),
+                "description": a.description,
+            }
             for a in ws.audiences.values()
-        ]  # fmt: skip
+        ]
         typer.echo(json.dumps(rows, indent=2))
         return
     out().print(output.audiences_table(ws.audiences, ws.audience_files))
@@ -77,11 +81,17 @@ def preview(
     with connected(ws) as warehouse, err().status(f"Previewing {definition.name}..."):
         schema, schema_ms = bound_schema(ws, warehouse)
         result = preview_audience(
-            definition, schema, warehouse, audiences=_with(ws.audiences, definition),
-            as_of=moment, time_zone=ws.settings.time_zone, breakdowns=split_names(breakdown),
-            sample=sample, sample_columns=split_names([columns] if columns else []),
+            definition,
+            schema,
+            warehouse,
+            audiences=_with(ws.audiences, definition),
+            as_of=moment,
+            time_zone=ws.settings.time_zone,
+            breakdowns=split_names(breakdown),
+            sample=sample,
+            sample_columns=split_names([columns] if columns else []),
             reveal=reveal,
-        )  # fmt: skip
+        )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -108,9 +118,12 @@ def sql(
     with connected(ws) as warehouse:
         schema, _ = bound_schema(ws, warehouse)
         compiler = AudienceCompiler(
-            schema, moment, audiences=_with(ws.audiences, definition),
-            time_zone=ws.settings.time_zone, source_dialect=warehouse.dialect,
-        )  # fmt: skip
+            schema,
+            moment,
+            audiences=_with(ws.audiences, definition),
+            time_zone=ws.settings.time_zone,
+            source_dialect=warehouse.dialect,
+        )
         members = compiler.members(definition)
         typer.echo(render(members, target or warehouse.dialect, pretty=True))
 

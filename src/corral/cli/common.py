@@ -19,7 +19,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 
 from corral.errors import ConfigurationError, CorralError
 from corral.schema import Schema, bind_schema
@@ -75,19 +74,20 @@ def err() -> Console:
 
 
 def configure_logging(debug: bool) -> None:
-    """DEBUG logs of the `corral` logger to stderr with --debug; otherwise warnings only."""
+    """DEBUG logs of the `corral` logger to stderr with --debug; otherwise warnings only.
+
+    Plain lines rather than rich's handler, so logged SQL stays whole and copyable.
+    """
     STATE.debug = debug
     root = logging.getLogger("corral")
     if STATE.handler is not None:
         root.removeHandler(STATE.handler)
-    handler: logging.Handler = (
-        RichHandler(console=err(), show_path=False, markup=False)
-        if debug
-        else logging.StreamHandler()
-    )
-    handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = logging.DEBUG if debug else logging.WARNING
+    handler.setLevel(level)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.setLevel(level)
     STATE.handler = handler
 
 

@@ -84,8 +84,12 @@ def blocks_table(preview: Preview, parent: str) -> Table:
     table.add_column(parent, justify="right")
     table.add_column("share", justify="right")
     for block in preview.blocks:
-        table.add_row(str(block.index), block.description, count(block.size),
-                      share(block.size, preview.parent_rows))  # fmt: skip
+        table.add_row(
+            str(block.index),
+            block.description,
+            count(block.size),
+            share(block.size, preview.parent_rows),
+        )
     return table
 
 
@@ -143,8 +147,9 @@ def timings_table(timings: Sequence[Timing], schema_ms: float | None = None) -> 
         table.add_row(t.step, f"{t.total_ms:.1f}", f"{t.warehouse_ms:.1f}", f"{t.corral_ms:.1f}")
     total = sum(t.total_ms for t in timings)
     in_warehouse = sum(t.warehouse_ms for t in timings)
-    table.add_row("all", f"{total:.1f}", f"{in_warehouse:.1f}", f"{total - in_warehouse:.1f}",
-                  style="bold")  # fmt: skip
+    table.add_row(
+        "all", f"{total:.1f}", f"{in_warehouse:.1f}", f"{total - in_warehouse:.1f}", style="bold"
+    )
     return table
 
 
@@ -156,8 +161,7 @@ def sizes_table(previews: Sequence[Preview], parent: str) -> Table:
     table.add_column(f"share of {parent}", justify="right")
     table.add_column("ms", justify="right")
     for p in previews:
-        table.add_row(p.audience, count(p.size), share(p.size, p.parent_rows),
-                      f"{p.total_ms:.0f}")  # fmt: skip
+        table.add_row(p.audience, count(p.size), share(p.size, p.parent_rows), f"{p.total_ms:.0f}")
     return table
 
 
@@ -167,15 +171,17 @@ def sizes_table(previews: Sequence[Preview], parent: str) -> Table:
 def audiences_table(
     audiences: Mapping[str, AudienceDefinition], files: Mapping[str, Path]
 ) -> Table:
+    """Each audience's name (and, dimmed, the file name to pass to commands), its conditions."""
     table = Table(title=f"{len(audiences)} audiences", title_justify="left")
-    table.add_column("name", style="bold")
-    table.add_column("file", style="dim")
+    table.add_column("audience", no_wrap=True)
     table.add_column("conditions", justify="right")
     table.add_column("description", overflow="fold")
     for name, audience in sorted(audiences.items()):
         path = files.get(name)
-        table.add_row(name, path.name if path else "", str(len(audience.conditions)),
-                      audience.description or "")  # fmt: skip
+        label = Text(name, style="bold")
+        if path is not None:
+            label.append(f"\n{path.stem}", style="dim")
+        table.add_row(label, str(len(audience.conditions)), audience.description or "")
     return table
 
 

@@ -309,9 +309,10 @@ def generate_warehouse(
     spill_dir = target.with_name(target.name + ".tmp")
     _remove_database(building)
 
-    config = {"memory_limit": _memory_limit(), "temp_directory": str(spill_dir)}
+    config: dict[str, Any] = {"memory_limit": _memory_limit(), "temp_directory": str(spill_dir)}
     try:
         with duckdb.connect(str(building), config=config) as con:
+            con.execute("SET enable_progress_bar = false")  # callers draw their own
             stats = generate_into(con, users, seed=seed, progress=progress)
             con.execute("CHECKPOINT")
         _remove_database(target)
@@ -341,7 +342,7 @@ def generate_into(
     started = time.perf_counter()
     report = progress or _no_progress
     households = max(1, round(users * HOUSEHOLDS_PER_USER))
-    params = _parameters(users, households, seed)
+    params = _parameters(users, households)
 
     _prepare(con, seed)
     try:
@@ -388,13 +389,12 @@ def _count_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
 # Lookups and parameters
 
 
-def _parameters(users: int, households: int, seed: int) -> dict[str, Any]:
+def _parameters(users: int, households: int) -> dict[str, Any]:
     epoch = datetime(1970, 1, 1)
     return {
         "users": users,
         "households": households,
         "email_numbers": 10 ** max(2, len(str(users)) - 3),
-        "seed": seed,
         "as_of_s": int((DEMO_AS_OF - epoch).total_seconds()),
         "history_start_s": int((HISTORY_START - epoch).total_seconds()),
         "history_s": int((DEMO_AS_OF - HISTORY_START).total_seconds()),
@@ -405,6 +405,7 @@ def _parameters(users: int, households: int, seed: int) -> dict[str, Any]:
         "country_slots": _slots((row[0], row[1]) for row in COUNTRIES),
         "category_slots": _slots((i, row[1]) for i, row in enumerate(CATEGORIES)),
         "n_categories": len(CATEGORIES),
+        "categories": [row[0] for row in CATEGORIES],
         "per_category": PRODUCTS_PER_CATEGORY,
         "adjectives": list(ADJECTIVES),
         "income_bands": _slots(INCOME_BANDS),
@@ -436,11 +437,8 @@ def _lookup_tables() -> dict[str, pa.Table]:
             "n_places": [sum(p[0] == row[0] for p in PLACES) for row in COUNTRIES],
         }
     )
-    return {
-        "demo_countries": countries,
-        "demo_places": _places_table(PLACES),
-        "demo_categories": _categories_table(CATEGORIES),
-    }
+    tables = (countries, _places_table(PLACES), _categories_table(CATEGORIES))
+    return dict(zip(_LOOKUPS, tables, strict=True))
 
 
 def _places_table(places: Sequence[tuple[str, str | None, str, str, str, str]]) -> pa.Table:
@@ -475,7 +473,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, seed: int) -> None:
 
 
 def _clean_up(con: duckdb.DuckDBPyConnection) -> None:
-    for name in _lookup_tables():
+    for name in _LOOKUPS:
         con.unregister(name)
     for sql in _CLEAN_UP:
         con.execute(sql)
@@ -492,12 +490,15 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> No
 # into timestamps only when a table is written.
 
 # A uniform draw in [0, 1) for (key, salt). The outer hash mixes the bits again: DuckDB
-# combines multi-argument hashes with an XOR, which would tie draws for different salts.
+# folds the last argument of a multi-argument hash in with a plain XOR, so without it two
+# draws that differ only there would differ by the same bit pattern for every key.
 _DRAW_MACRO = """
 CREATE OR REPLACE TEMP MACRO demo_u(key, salt) AS
     hash(hash(key::BIGINT, salt::INTEGER, getvariable('demo_seed')::BIGINT))
     / 18446744073709551616.0
 """
+
+_LOOKUPS = ("demo_countries", "demo_places", "demo_categories")
 
 _CLEAN_UP = (
     "DROP TABLE IF EXISTS temp.demo_people",
@@ -540,6 +541,10 @@ CREATE OR REPLACE TEMP TABLE demo_people AS
 WITH drawn AS (
     SELECT
         range AS user_id,
+        -- a few people signed up twice: their second account repeats the previous user's
+        -- name and email address, because those are drawn from the person's key
+        CASE WHEN range > 1 AND demo_u(range, 112) < 0.004 THEN range - 1 ELSE range END
+            AS person_key,
         CASE WHEN demo_u(range, 101) < 0.6
             THEN 1 + floor(demo_u(range, 102) * $households)::BIGINT
         END AS household_id,
@@ -576,16 +581,21 @@ planned AS (
 named AS (
     SELECT
         *,
-        $first_names[1 + floor(demo_u(user_id, 103) * len($first_names))::INT] AS first_name,
-        CASE WHEN household_id IS NOT NULL AND demo_u(user_id, 105) < 0.7
-            THEN $last_names[1 + floor(demo_u(household_id, 303) * len($last_names))::INT]
-            ELSE $last_names[1 + floor(demo_u(user_id, 104) * len($last_names))::INT]
+        CASE WHEN demo_u(person_key, 101) < 0.6
+            THEN 1 + floor(demo_u(person_key, 102) * $households)::BIGINT
+        END AS person_household,
+        $first_names[1 + floor(demo_u(person_key, 103) * len($first_names))::INT] AS first_name,
+        -- most household members share a last name
+        CASE WHEN person_household IS NOT NULL AND demo_u(person_key, 105) < 0.7
+            THEN $last_names[1 + floor(demo_u(person_household, 303) * len($last_names))::INT]
+            ELSE $last_names[1 + floor(demo_u(person_key, 104) * len($last_names))::INT]
         END AS last_name,
-        2007 - floor(62 * pow(demo_u(user_id, 117), 1.5))::INT AS birth_year
+        2007 - floor(62 * pow(demo_u(person_key, 117), 1.5))::INT AS birth_year
     FROM planned
 )
 SELECT
     user_id,
+    person_key,
     household_id,
     signup_s,
     win_start_s,
@@ -595,7 +605,7 @@ SELECT
         ELSE 0
     END AS n_purchases,
     CASE WHEN window_s > 0
-        THEN floor(engagement * 0.85 * demo_u(user_id, 124) * tenure)::INT
+        THEN floor(engagement * 1.1 * demo_u(user_id, 124) * tenure)::INT
         ELSE 0
     END AS n_browsing,
     $category_slots[1 + floor(demo_u(user_id, 128) * len($category_slots))::INT] AS fav_category,
@@ -618,7 +628,6 @@ SELECT
     regexp_replace(strip_accents(last_name), '[^A-Za-z]', '', 'g') AS last_ascii,
     birth_year
 FROM named
-ORDER BY user_id
 """
 
 # Where each household lives, and each user without a household: household members share
@@ -637,7 +646,9 @@ countried AS (
         floor(c.n_places * pow(demo_u(k.loc_key, 202), 1.6))::INT AS place_no
     FROM keyed AS k
     JOIN demo_countries AS c
-        ON c.country = $country_slots[1 + floor(demo_u(k.loc_key, 201) * 1000)::INT]
+        ON c.country = $country_slots[
+            1 + floor(demo_u(k.loc_key, 201) * len($country_slots))::INT
+        ]
 ),
 placed AS (
     SELECT
@@ -707,7 +718,7 @@ kinded AS (
         user_id * 4096 + session_no AS session_key,
         CASE
             WHEN session_no < n_purchases THEN 1
-            WHEN demo_u(session_key, 501) < 0.40 THEN 5
+            WHEN demo_u(session_key, 501) < 0.33 THEN 5
             WHEN demo_u(session_key, 501) < 0.70 THEN 4
             WHEN demo_u(session_key, 501) < 0.88 THEN 3
             ELSE 2
@@ -731,7 +742,11 @@ channeled AS (
                 pow(demo_u(session_key, 505), 3) * least(7 * 86400, win_end_s - win_start_s)
             )
             ELSE win_end_s - floor(pow(demo_u(session_key, 505), 2) * (win_end_s - win_start_s))
-        END::BIGINT AS start_s,
+        END::BIGINT AS drawn_s,
+        drawn_s // 86400 * 86400 + CASE WHEN demo_u(session_key, 516) < 0.7
+            THEN 8 * 3600 + floor(demo_u(session_key, 517) * 15 * 3600)
+            ELSE floor(demo_u(session_key, 517) * 86400)
+        END::BIGINT AS waking_s,
         CASE WHEN demo_u(session_key, 510) < 0.55
             THEN fav_category
             ELSE $category_slots[1 + floor(demo_u(session_key, 511) * len($category_slots))::INT]
@@ -740,12 +755,15 @@ channeled AS (
 ),
 sized AS (
     SELECT
-        user_id, session_no, session_key, kind, channel_code, start_s, category_no,
+        user_id, session_no, session_key, kind, channel_code, category_no,
+        -- most sessions move to waking hours on the day drawn, unless that leaves the window
+        CASE WHEN waking_s BETWEEN win_start_s AND win_end_s THEN waking_s ELSE drawn_s END
+            AS start_s,
         -- funnel kinds count their steps back from the last one: see `typed`
         CASE
             WHEN kind = 1 AND channel_code = 3 THEN 1
             WHEN kind = 1 AND demo_u(session_key, 506) < 0.15 THEN 2
-            WHEN kind <= 3 THEN 6 - kind + (demo_u(session_key, 507) < 0.35)::INT
+            WHEN kind <= 3 THEN 5 - kind + (demo_u(session_key, 507) < 0.35)::INT
             WHEN kind = 4 THEN 1 + floor(demo_u(session_key, 506) * 4)::INT
             ELSE 1 + (demo_u(session_key, 506) < 0.4)::INT
                 + (demo_u(session_key, 506) < 0.4 AND demo_u(session_key, 507) < 0.6)::INT
@@ -820,22 +838,55 @@ happened AS (
     FROM typed
     UNION ALL
     SELECT * FROM signups
+),
+-- only the sort key and narrow codes travel through the sort, which keeps it in memory
+priced AS (
+    SELECT
+        h.occurred_s,
+        h.user_id,
+        h.session_no::INTEGER AS session_no,
+        h.step::UTINYINT AS step,
+        h.type_code::UTINYINT AS type_code,
+        h.channel_code::UTINYINT AS channel_code,
+        h.product_id::INTEGER AS product_id,
+        CASE WHEN h.type_code = 6
+            THEN (round(p.price * h.quantity * (100 - h.discount_pct))::DECIMAL(12, 0)
+                * 0.01)::DECIMAL(10, 2)
+        END AS revenue
+    FROM happened AS h
+    LEFT JOIN products AS p USING (product_id)
+),
+-- Event ids follow time. Numbering within each day, then adding the events of earlier
+-- days, keeps the sort parallel where one global row_number() would run on one thread.
+numbered AS (
+    SELECT
+        *,
+        occurred_s // 86400 AS day,
+        row_number() OVER (
+            PARTITION BY occurred_s // 86400 ORDER BY occurred_s, user_id, session_no, step
+        ) AS number_in_day
+    FROM priced
+),
+days AS (
+    SELECT
+        day,
+        coalesce(sum(count(*)) OVER (
+            ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ), 0) AS earlier
+    FROM numbered
+    GROUP BY day
 )
 SELECT
-    row_number() OVER (ORDER BY h.occurred_s, h.user_id, h.session_no, h.step)::BIGINT
-        AS event_id,
-    h.user_id::BIGINT AS user_id,
-    $event_types[h.type_code]::VARCHAR AS event_type,
-    make_timestamp(h.occurred_s * 1000000) AS occurred_at,
-    h.product_id::BIGINT AS product_id,
-    p.category::VARCHAR AS category,
-    CASE WHEN h.type_code = 6
-        THEN (round(p.price * 100 * h.quantity * (100 - h.discount_pct) / 100)::DECIMAL(12, 0)
-            * 0.01)::DECIMAL(10, 2)
-    END AS revenue,
-    $channels[h.channel_code]::VARCHAR AS channel
-FROM happened AS h
-LEFT JOIN products AS p USING (product_id)
+    (d.earlier + n.number_in_day)::BIGINT AS event_id,
+    n.user_id::BIGINT AS user_id,
+    $event_types[n.type_code]::VARCHAR AS event_type,
+    make_timestamp(n.occurred_s * 1000000) AS occurred_at,
+    n.product_id::BIGINT AS product_id,
+    $categories[1 + (n.product_id - 1) % $n_categories]::VARCHAR AS category,
+    n.revenue,
+    $channels[n.channel_code]::VARCHAR AS channel
+FROM numbered AS n
+JOIN days AS d USING (day)
 ORDER BY event_id
 """
 
@@ -854,7 +905,6 @@ WHERE event_type = 'order_completed'
 ORDER BY order_id
 """
 
-# A few users signed up twice: they repeat the previous user's name and email, shouted.
 _USERS = """
 CREATE OR REPLACE TABLE users AS
 WITH spent AS (
@@ -864,34 +914,24 @@ addressed AS (
     SELECT
         p.*,
         -- the number grows with the warehouse so that few addresses collide by chance
-        floor(1 + demo_u(p.user_id, 108) * $email_numbers)::INT::VARCHAR AS number,
-        CASE floor(demo_u(p.user_id, 107) * 5)::INT
+        floor(1 + demo_u(p.person_key, 108) * $email_numbers)::INT::VARCHAR AS number,
+        CASE floor(demo_u(p.person_key, 107) * 5)::INT
             WHEN 0 THEN p.first_ascii || '.' || p.last_ascii || number
             WHEN 1 THEN p.first_ascii || p.last_ascii || number
             WHEN 2 THEN left(p.first_ascii, 1) || '.' || p.last_ascii || number
             WHEN 3 THEN p.first_ascii || '_' || p.last_ascii || number
             ELSE p.first_ascii || right(p.birth_year::VARCHAR, 2) || '.' || number
         END || '@' || $email_domains[
-            1 + floor(demo_u(p.user_id, 110) * len($email_domains))::INT
+            1 + floor(demo_u(p.person_key, 110) * len($email_domains))::INT
         ] AS address,
-        p.user_id > 1 AND demo_u(p.user_id, 112) < 0.004 AS is_duplicate
-    FROM demo_people AS p
-),
-deduplicated AS (
-    SELECT
-        * REPLACE (
-            CASE WHEN is_duplicate
-                THEN lag(first_name) OVER (ORDER BY user_id) ELSE first_name END AS first_name,
-            CASE WHEN is_duplicate
-                THEN lag(last_name) OVER (ORDER BY user_id) ELSE last_name END AS last_name
-        ),
+        -- a second account repeats the address in capitals
         CASE
-            WHEN is_duplicate THEN upper(lag(lower(address)) OVER (ORDER BY user_id))
-            WHEN demo_u(user_id, 111) < 0.88 THEN lower(address)
-            WHEN demo_u(user_id, 111) < 0.97 THEN address
+            WHEN p.person_key <> p.user_id THEN upper(address)
+            WHEN demo_u(p.user_id, 111) < 0.88 THEN lower(address)
+            WHEN demo_u(p.user_id, 111) < 0.97 THEN address
             ELSE upper(address)
         END AS cased
-    FROM addressed
+    FROM demo_people AS p
 ),
 phoned AS (
     SELECT
@@ -914,7 +954,7 @@ phoned AS (
                 ELSE '+' || l.calling_code || l.area_code || '555' || dddd
             END
         END AS phone
-    FROM deduplicated AS d
+    FROM addressed AS d
     JOIN demo_locations AS l ON l.loc_key = coalesce(d.household_id, -d.user_id)
 )
 SELECT
@@ -964,7 +1004,7 @@ SELECT
     END AS granted,
     make_timestamp(1000000 * (signup_s + CASE
         WHEN purpose_no = 1 AND demo_u(user_id, 405) < 0.6
-        THEN floor(demo_u(user_id, 406) * 600)
+        THEN floor(demo_u(user_id, 406) * least(600, $as_of_s - signup_s))
         ELSE floor(demo_u(user_id, 406 + purpose_no) * ($as_of_s - signup_s))
     END)::BIGINT) AS updated_at
 FROM purposes

@@ -49,7 +49,7 @@ def suggest_values(
         )
 
     value = column(column_name, "m")
-    filters: list[exp.Expression] = [exp.not_(exp.Is(this=value, expression=exp.null()))]
+    filters: list[exp.Expr] = [exp.not_(exp.Is(this=value, expression=exp.null()))]
     if prefix:
         text = value.copy() if column_type == "string" else exp.cast(value.copy(), "text")
         filters.append(_starts_with(text, prefix))
@@ -91,14 +91,14 @@ def _check_allowed(model: Model, column_name: str, where: str) -> None:
         )
 
 
-def _starts_with(text: exp.Expression, prefix: str) -> exp.Expression:
+def _starts_with(text: exp.Expr, prefix: str) -> exp.Expr:
     """LOWER(text) begins with the prefix, compared literally (no LIKE wildcards)."""
     lowered = prefix.lower()
     head = exp.Left(this=exp.Lower(this=text), expression=exp.Literal.number(len(lowered)))
     return exp.EQ(this=head, expression=literal(lowered))
 
 
-def _source(model: Model, dialect: str) -> exp.Expression:
+def _source(model: Model, dialect: str) -> exp.Expr:
     """The model's table or query, aliased `m`."""
     definition = model.definition
     if definition.table is not None:

@@ -23,9 +23,10 @@ without their extras; vendor drivers are imported when an adapter is built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from corral.errors import ConfigurationError
 from corral.warehouse.base import ColumnInfo, TableRef, Warehouse
@@ -80,7 +81,9 @@ def __getattr__(name: str) -> Any:
 
 def connect(url: str) -> Warehouse:
     """The warehouse a URL names; see the module docstring for the forms."""
-    scheme = urlsplit(url).scheme.lower()
+    # Not urlsplit: spark://local[4] is no valid host, and the scheme is all that is needed.
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    scheme = match.group(1).lower() if match else ""
     factory = _FACTORIES.get(scheme)
     if factory is None:
         raise ConfigurationError(

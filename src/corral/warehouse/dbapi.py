@@ -130,11 +130,16 @@ class _ConnectionPool:
                 yield connection
             except BaseException:
                 # A connection that cannot even roll back is broken: do not hand it out again.
-                if not _rolled_back(connection):
+                if _rolled_back(connection):
+                    self._release(connection)
+                else:
                     _close_quietly(connection)
-                    raise
-            with self._lock:
-                self._idle.append(connection)
+                raise
+            self._release(connection)
+
+    def _release(self, connection: Any) -> None:
+        with self._lock:
+            self._idle.append(connection)
 
     def close(self) -> None:
         with self._lock:
@@ -249,8 +254,12 @@ class DBAPIWarehouse:
 
     def _fetch_tables(self, cursor: Any, batch_size: int) -> Iterator[pa.Table]:
         names = [d[0] for d in cursor.description or []]
+        # Types are inferred from the first batch and kept, so every batch has one schema.
+        types: list[pa.DataType | None] | None = None
         while rows := cursor.fetchmany(batch_size):
-            yield rows_to_arrow(names, rows)
+            table = rows_to_arrow(names, rows, types)
+            types = types or [None if pa.types.is_null(t) else t for t in table.schema.types]
+            yield table
 
     def _native_type(self, description: Sequence[Any]) -> str:
         """The engine's type name for a cursor.description entry."""
@@ -343,8 +352,16 @@ class SnowflakeWarehouse(DBAPIWarehouse):
         **options: Any,
     ) -> None:
         driver = import_driver("snowflake.connector", "snowflake")
-        kwargs = {"account": account, "user": user, "password": password, "database": database,
-                  "schema": schema, "warehouse": warehouse, "role": role, **options}  # fmt: skip
+        kwargs = {
+            "account": account,
+            "user": user,
+            "password": password,
+            "database": database,
+            "schema": schema,
+            "warehouse": warehouse,
+            "role": role,
+            **options,
+        }
         super().__init__(
             driver,
             {k: v for k, v in kwargs.items() if v is not None},
@@ -367,6 +384,19 @@ class SnowflakeWarehouse(DBAPIWarehouse):
             schema=path[1],
             **params,
         )
+
+    def columns(self, table: TableRef) -> list[ColumnInfo]:
+        # DATA_TYPE says NUMBER for integers too; the scale tells them apart.
+        statement = columns_statement(table, default_schema=self._default_schema()).select(
+            "numeric_precision", "numeric_scale"
+        )
+        rows = [tuple(row.values()) for row in self.query(statement).to_pylist()]
+        if not rows:
+            raise missing_table_error(self.engine, table)
+        return [
+            _column(name, f"NUMBER({p},{s})" if native == "NUMBER" else native, nullable)
+            for name, native, nullable, p, s in rows
+        ]
 
     def _fetch_all(self, cursor: Any) -> pa.Table:
         table = cursor.fetch_arrow_all()
@@ -405,8 +435,14 @@ class RedshiftWarehouse(DBAPIWarehouse):
         **options: Any,
     ) -> None:
         driver = import_driver("redshift_connector", "redshift")
-        kwargs = {"host": host, "port": port, "database": database, "user": user,
-                  "password": password, **options}  # fmt: skip
+        kwargs = {
+            "host": host,
+            "port": port,
+            "database": database,
+            "user": user,
+            "password": password,
+            **options,
+        }
         super().__init__(
             driver,
             {k: v for k, v in kwargs.items() if v is not None},
@@ -453,8 +489,13 @@ class AthenaWarehouse(DBAPIWarehouse):
         **options: Any,
     ) -> None:
         driver = import_driver("pyathena", "athena")
-        kwargs = {"region_name": region, "schema_name": schema, "s3_staging_dir": s3_staging_dir,
-                  "work_group": work_group, **options}  # fmt: skip
+        kwargs = {
+            "region_name": region,
+            "schema_name": schema,
+            "s3_staging_dir": s3_staging_dir,
+            "work_group": work_group,
+            **options,
+        }
         super().__init__(
             driver,
             {k: v for k, v in kwargs.items() if v is not None},
@@ -521,9 +562,15 @@ class TrinoWarehouse(DBAPIWarehouse):
         **options: Any,
     ) -> None:
         driver = import_driver("trino.dbapi", "trino")
-        kwargs: dict[str, Any] = {"host": host, "port": port, "user": user,
-                                  "catalog": catalog, "schema": schema,
-                                  "http_scheme": http_scheme, **options}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "user": user,
+            "catalog": catalog,
+            "schema": schema,
+            "http_scheme": http_scheme,
+            **options,
+        }
         if password is not None:
             auth = import_driver("trino.auth", "trino")
             kwargs["auth"] = auth.BasicAuthentication(user, password)
@@ -575,8 +622,14 @@ class SQLServerWarehouse(DBAPIWarehouse):
         **options: Any,
     ) -> None:
         driver = import_driver("pymssql", "mssql")
-        kwargs = {"server": host, "port": port, "database": database, "user": user,
-                  "password": password, **options}  # fmt: skip
+        kwargs = {
+            "server": host,
+            "port": port,
+            "database": database,
+            "user": user,
+            "password": password,
+            **options,
+        }
         super().__init__(
             driver,
             {k: v for k, v in kwargs.items() if v is not None},

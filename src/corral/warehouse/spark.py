@@ -100,12 +100,19 @@ def local_session(
 
 
 class SparkWarehouse:
-    """Spark SQL on a SparkSession; starts a local session when none is given."""
+    """Spark SQL on a SparkSession.
+
+    Without `session`, the session already active in this process is used as if it had
+    been given; if there is none, a local one is started on `master`, and `close()` stops
+    it and removes its warehouse directory. A session Corral did not start is never stopped.
+    """
 
     dialect = "spark"
 
     def __init__(self, session: Any = None, *, master: str = "local[2]") -> None:
         self._owned_dir: str | None = None
+        if session is None:
+            session = _pyspark().SparkSession.getActiveSession()
         if session is None:
             self._owned_dir = tempfile.mkdtemp(prefix="corral-spark-")
             session = local_session(master, warehouse_dir=self._owned_dir)
@@ -261,9 +268,14 @@ class DatabricksWarehouse(DBAPIWarehouse):
         **options: Any,
     ) -> None:
         driver = import_driver("databricks.sql", "databricks")
-        kwargs = {"server_hostname": server_hostname, "http_path": http_path,
-                  "access_token": access_token, "catalog": catalog, "schema": schema,
-                  **options}  # fmt: skip
+        kwargs = {
+            "server_hostname": server_hostname,
+            "http_path": http_path,
+            "access_token": access_token,
+            "catalog": catalog,
+            "schema": schema,
+            **options,
+        }
         super().__init__(
             driver,
             {k: v for k, v in kwargs.items() if v is not None},

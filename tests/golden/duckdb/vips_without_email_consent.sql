@@ -53,52 +53,36 @@ WHERE
       AND EXISTS(
         SELECT
           1
-        FROM (
-          SELECT
-            "t8"."__key0" AS "__key0",
-            "t8"."__value" AS "__value"
-          FROM (
-            SELECT
-              "c7"."__key0",
-              "c7"."__value",
-              ROW_NUMBER() OVER (PARTITION BY "c7"."__key0" ORDER BY "c7"."__n" DESC, "c7"."__value" ASC) AS "__rank"
-            FROM (
-              SELECT
-                "r5"."user_id" AS "__key0",
-                "r6"."category" AS "__value",
-                COUNT(*) AS "__n"
-              FROM "purchases" AS "r5"
-              JOIN "products" AS "r6"
-                ON "r6"."product_id" = "r5"."product_id"
-              WHERE
-                NOT "r6"."category" IS NULL
-              GROUP BY
-                "r5"."user_id",
-                "r6"."category"
-            ) AS "c7"
-          ) AS "t8"
-          WHERE
-            "t8"."__rank" = 1
-        ) AS "m9"
+        FROM "purchases" AS "r5"
+        JOIN "products" AS "r6"
+          ON "r6"."product_id" = "r5"."product_id"
         WHERE
-          "m9"."__key0" = "p0"."user_id" AND NOT "m9"."__value" IS NULL
+          "r5"."user_id" = "p0"."user_id" AND NOT "r6"."category" IS NULL
       )
     )
     AND NOT EXISTS(
       SELECT
         1
-      FROM "consents" AS "r10"
+      FROM (
+        SELECT
+          CAST(user_id AS TEXT) || ':' || purpose AS consent_id,
+          user_id,
+          purpose,
+          granted,
+          updated_at
+        FROM consents
+      ) AS "r7"
       WHERE
-        "r10"."user_id" = "p0"."user_id"
+        "r7"."user_id" = "p0"."user_id"
         AND (
           (
-            NOT "r10"."purpose" IS NULL AND (
-              LOWER("r10"."purpose") = 'email'
+            NOT "r7"."purpose" IS NULL AND (
+              LOWER("r7"."purpose") = 'email'
             )
           )
           AND (
-            NOT "r10"."granted" IS NULL AND (
-              "r10"."granted" = TRUE
+            NOT "r7"."granted" IS NULL AND (
+              "r7"."granted" = TRUE
             )
           )
         )

@@ -16,6 +16,7 @@ WHERE
       )
       AND "s2"."occurred_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
       AND "s2"."event_type" = 'added_to_cart'
+      AND "s2"."occurred_at" > CAST('2026-11-01 00:00:00' AS TIMESTAMP)
     WHERE
       "s1"."user_id" = "p0"."user_id"
       AND "s1"."occurred_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
@@ -38,5 +39,6 @@ WHERE
           )
           AND "s3"."occurred_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
           AND "s3"."event_type" = 'checkout_started'
+          AND "s3"."occurred_at" > CAST('2026-11-01 00:00:00' AS TIMESTAMP)
       )
   )

@@ -127,38 +127,11 @@ WHERE
         AND EXISTS(
           SELECT
             1
-          FROM (
-            SELECT
-              [t15].[__key0] AS [__key0],
-              [t15].[__value] AS [__value]
-            FROM (
-              SELECT
-                [c14].[__key0] AS [__key0],
-                [c14].[__value] AS [__value],
-                ROW_NUMBER() OVER (
-                  PARTITION BY [c14].[__key0]
-                  ORDER BY [c14].[__n] DESC, CASE WHEN [c14].[__value] IS NULL THEN 1 ELSE 0 END, [c14].[__value] ASC
-                ) AS [__rank]
-              FROM (
-                SELECT
-                  [r12].[user_id] AS [__key0],
-                  [r13].[category] AS [__value],
-                  COUNT(*) AS [__n]
-                FROM [purchases] AS [r12]
-                JOIN [products] AS [r13]
-                  ON [r13].[product_id] = [r12].[product_id]
-                WHERE
-                  NOT [r13].[category] IS NULL
-                GROUP BY
-                  [r12].[user_id],
-                  [r13].[category]
-              ) AS [c14]
-            ) AS [t15]
-            WHERE
-              [t15].[__rank] = 1
-          ) AS [m16]
+          FROM [purchases] AS [r12]
+          JOIN [products] AS [r13]
+            ON [r13].[product_id] = [r12].[product_id]
           WHERE
-            [m16].[__key0] = [p0].[user_id] AND NOT [m16].[__value] IS NULL
+            [r12].[user_id] = [p0].[user_id] AND NOT [r13].[category] IS NULL
         )
       )
     )
@@ -185,14 +158,14 @@ WHERE
     AND NOT EXISTS(
       SELECT
         1
-      FROM [purchases] AS [r17]
-      JOIN [products] AS [r18]
-        ON [r18].[product_id] = [r17].[product_id]
+      FROM [purchases] AS [r14]
+      JOIN [products] AS [r15]
+        ON [r15].[product_id] = [r14].[product_id]
       WHERE
-        [r17].[user_id] = [p0].[user_id]
+        [r14].[user_id] = [p0].[user_id]
         AND (
-          NOT [r18].[category] IS NULL AND (
-            LOWER([r18].[category]) IN ('grocery')
+          NOT [r15].[category] IS NULL AND (
+            LOWER([r15].[category]) IN ('grocery')
           )
         )
     )

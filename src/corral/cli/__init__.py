@@ -1,0 +1,1 @@
+"""The `corral` command line: a thin face over the same services the API uses."""

@@ -3,23 +3,27 @@
 Small random datasets (a seeded `random.Random` each) are loaded once per dataset into
 DuckDB, PostgreSQL and Spark. Hypothesis then draws random condition trees over them, and
 each engine must select exactly the members that `corral.audiences.evaluator` computes
-from `docs/semantics.md`. The data aims at the edges: nulls everywhere, mixed-case and
-empty strings, 29 February and year ends, times exactly on window and period boundaries
-(and a second either side), events after the as-of time, rows whose join keys are null
-or match nothing.
+from `docs/semantics.md`. Random trees find combinations; a sweep makes sure every single
+operator, window, aggregate, trait and a set of sequences is also tried on its own.
+
+The data aims at the edges: nulls everywhere, mixed-case and empty strings, 29 February
+and year ends, times exactly on window and period boundaries (and a second either side),
+events after the as-of time, rows whose join keys are null or match nothing.
 
 Some differences between engines are differences of collation or of floating point, not
 of meaning; the data and the generated values avoid them on purpose:
 
 - strings that get *ordered* (min and max aggregates, most_frequent ties) are lower-case
   ASCII words, which sort alike under every collation; mixed-case strings are only
-  compared with the case-insensitive string operators;
+  compared with the case-insensitive string operators, and non-ASCII letters appear only
+  in lower case (how PostgreSQL lowers them depends on the database's locale);
 - float values are multiples of 0.25, so any sum of them is exact in any order;
 - averages are compared with thresholds of four decimals ending in 1, 3, 7 or 9,
   which no average of two-decimal amounts (or whole numbers) over fewer than 100 rows
   can equal (DuckDB averages decimals in doubles, PostgreSQL in exact numerics).
 
-Random trees per engine and dataset: DuckDB and PostgreSQL 150, Spark 20 (on two datasets).
+Random trees per engine and dataset: DuckDB and PostgreSQL 150, Spark 20 (on two datasets);
+the sweep runs whole on DuckDB and PostgreSQL, an eighth of one dataset's on Spark.
 Set CORRAL_DIFFERENTIAL_EXAMPLES to run that many on every engine, for example:
 
     CORRAL_DIFFERENTIAL_EXAMPLES=1000 pytest tests/audiences/test_differential.py -k duckdb
@@ -41,7 +45,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
@@ -237,7 +241,7 @@ OFFSETS = [timedelta(0), timedelta(minutes=1), timedelta(hours=1), timedelta(day
            timedelta(days=7), timedelta(days=14), timedelta(days=30), timedelta(days=90),
            timedelta(days=365)]  # fmt: skip
 JITTER = [timedelta(0), timedelta(0), timedelta(seconds=1), timedelta(seconds=-1)]
-NAMES = ["ann", "Bob", "CARL", "dana", "Émile", "o'neil", "li", "Max"]
+NAMES = ["ann", "Bob", "CARL", "dana", "o'neil", "li", "Max"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -390,7 +394,7 @@ def user(rng: random.Random, as_of: datetime, user_id: int) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "email": rng.choice([f"{name}@example.com", f"{name.upper()}@Example.COM",
-                             f"{name}@mail.org", "", None]),
+                             f"{name}@mail.org", "émile@exämple.com", "", None]),
         "country": rng.choice(["US", "us", "Us", "CA", "ca", "GB", "DE", " US", "", None]),
         "plan": rng.choice(["free", "Free", "pro", "PRO", "team", None]),
         "birthday": birthday(rng, as_of),
@@ -1021,8 +1025,6 @@ def check_audience(
         raise AssertionError(f"the generator made an invalid audience: {error}") from error
     query = compiler.members(audience)
     got = set(warehouse.query(query).column(0).to_pylist())
-    share = len(expected) / len(dataset.rows["users"])
-    event("members: " + ("none" if share == 0 else "all" if share == 1 else "some"))
     if got != expected:
         raise AssertionError(disagreement(dataset, warehouse, audience, query, expected, got))
 

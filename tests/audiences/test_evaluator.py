@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from corral.audiences.conditions import OPERATOR_VALUES, AudienceDefinition
 from corral.audiences.evaluator import add_months, evaluate, evaluate_trait
@@ -374,7 +375,8 @@ def test_the_evaluator_and_the_compiler_take_the_same_operators_for_each_type() 
         ({"property": "signup_at", "at_least": "2024-03-14"}, {1, 4}),
         ({"property": "signup_at", "less_than": "2024-03-14"}, {2, 3}),
         ({"property": "signup_at", "at_most": "2024-03-14"}, {2, 3, 4}),
-        ({"property": "signup_at", "at_most": "2024-03-08"}, set()),
+        ({"property": "signup_at", "at_most": "2024-03-08"}, {2, 3}),
+        ({"property": "signup_at", "greater_than": "2024-03-08"}, {1, 4}),
     ],
 )
 def test_a_date_value_on_a_timestamp_column(condition: dict[str, Any], expected: set[int]) -> None:
@@ -578,8 +580,10 @@ def test_sum_and_average_need_a_number_column() -> None:
 
 
 def test_a_count_with_has_false_is_rejected() -> None:
-    with pytest.raises(DefinitionError, match="has: false"):
+    with pytest.raises(ValidationError, match="has: false"):
         members({"relation": "purchases", "has": False, "count": {"at_least": 1}})
+    with pytest.raises(ValidationError, match="performed: false"):
+        members({"event": "order_completed", "performed": False, "count": {"at_least": 2}})
 
 
 def test_a_through_relationship_counts_each_path() -> None:
@@ -820,9 +824,11 @@ def test_arrow_tables_are_read_too() -> None:
     assert members({"relation": "purchases", "has": False}, tables=arrow) == {3}
 
 
-def test_models_defined_by_sql_are_not_supported() -> None:
+def test_a_model_defined_by_sql_needs_the_rows_of_its_query() -> None:
     definition = schema_definition(table=None, sql="SELECT * FROM users")
     schema = Schema.bind(definition, COLUMNS)
-    with pytest.raises(NotImplementedError, match="defined by SQL"):
-        evaluate(audience("sql", {"property": "country", "is_null": True}), schema, TABLES,
-                 as_of=AS_OF)  # fmt: skip
+    nulls = audience("sql", {"property": "country", "is_null": True})
+    assert evaluate(nulls, schema, TABLES, as_of=AS_OF) == {4}
+    without = {name: frame for name, frame in TABLES.items() if name != "users"}
+    with pytest.raises(NotImplementedError, match="pass the rows of its query"):
+        evaluate(nulls, schema, without, as_of=AS_OF)

@@ -261,15 +261,18 @@ def time_interval(
         if whole_day:
             return tw.Interval(start, start + ONE_DAY)
         return tw.Interval(start, start, True, True)
+    # A date value means its whole day: at_most is "on or before the day", greater_than
+    # "after the day"; each operator is the complement of its opposite.
     if operator in ("before", "less_than"):
         return tw.Interval(None, start)
     if operator == "at_most":
-        # The value's start of day, like greater_than, whose complement this is.
-        return tw.Interval(None, start, False, True)
-    if operator == "after":
+        return (
+            tw.Interval(None, start + ONE_DAY)
+            if whole_day
+            else tw.Interval(None, start, True, True)
+        )
+    if operator in ("after", "greater_than"):
         return tw.Interval(start + ONE_DAY, None) if whole_day else tw.Interval(start, None, False)
-    if operator == "greater_than":
-        return tw.Interval(start, None, False)
     return tw.Interval(start, None, True)  # at_least
 
 

@@ -234,6 +234,12 @@ class _RowsCondition(_Node):
 
     @model_validator(mode="after")
     def _measure(self) -> _RowsCondition:
+        absent = getattr(self, "has", True) is False or getattr(self, "performed", True) is False
+        if absent and self.operator is not None:
+            raise ValueError(
+                "'has: false' / 'performed: false' cannot take a count or aggregate; "
+                "compare the count instead, like 'count: {equals: 0}'"
+            )
         if self.aggregate is not None and self.operator is None:
             raise ValueError("an aggregate needs a comparison, like 'at_least: 500'")
         if self.operator is not None:

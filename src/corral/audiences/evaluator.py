@@ -10,11 +10,10 @@ over being fast: every condition is evaluated row by row, for data of a few thou
 
 What it does not do:
 
-- models defined by `sql:` (it has no warehouse to run them on): NotImplementedError;
+- run the query of a model defined by `sql:`: pass the query's rows in `tables`, or get
+  NotImplementedError;
 - formula and `sql` traits are run through DuckDB on the model's rows, so their SQL must
-  be written in DuckDB's dialect (the compiler's default `source_dialect`);
-- a relation or event condition with `has: false` / `performed: false` *and* a count or
-  aggregate is rejected, because the semantics do not say what it means.
+  be written in DuckDB's dialect (the compiler's default `source_dialect`).
 
 Where the semantics leave a choice to the warehouse, this evaluator makes one:
 
@@ -94,7 +93,8 @@ def evaluate(
 ) -> set[Any]:
     """The primary keys of the parent rows that are members of `audience`.
 
-    `tables` holds the rows of each model (by model name) that the audience reads;
+    `tables` holds the rows of each model (by model name) that the audience reads (for a
+    model defined by `sql:`, the rows its query returns);
     `audiences` every audience it may refer to by name. A tz-aware `as_of` is converted
     to `time_zone`; a naive one is read as a wall-clock time there already.
     """
@@ -336,11 +336,11 @@ def _time_test(
         "equals": (lambda t: start <= t < start + ONE_DAY) if whole_day else (lambda t: t == start),
         "before": lambda t: t < start,
         "after": (lambda t: t >= start + ONE_DAY) if whole_day else (lambda t: t > start),
-        "greater_than": lambda t: t > start,
         "at_least": lambda t: t >= start,
         "less_than": lambda t: t < start,
-        "at_most": lambda t: t <= start,
+        "at_most": (lambda t: t < start + ONE_DAY) if whole_day else (lambda t: t <= start),
     }
+    tests["greater_than"] = tests["after"]
     tests["on"] = tests["equals"]
     chosen = tests[operator]
     return lambda v: chosen(moment(v))
@@ -492,10 +492,10 @@ class _Evaluator:
 
     def frame(self, model: Model) -> pl.DataFrame:
         if model.name not in self._frames:
-            if model.definition.sql is not None:
+            if model.name not in self.tables and model.definition.sql is not None:
                 raise NotImplementedError(
-                    f"model {model.name!r} is defined by SQL; the reference evaluator reads "
-                    "only models with 'table:' (pass their rows in `tables`)"
+                    f"model {model.name!r} is defined by SQL, which the reference evaluator "
+                    "cannot run: pass the rows of its query in `tables`"
                 )
             if model.name not in self.tables:
                 raise KeyError(f"no rows given for model {model.name!r}: add it to `tables`")
@@ -608,12 +608,7 @@ class _Evaluator:
                 any(passes[i] for i in self.reach(relation, row)) is present
                 for row in self.rows(model)
             ]
-        if not present:
-            raise DefinitionError(
-                "a count or aggregate cannot be combined with 'has: false' or 'performed: false'",
-                where=where,
-                hint="negate the condition with 'not:' instead",
-            )
+        # The condition tree refuses 'has: false' with a measure, so `present` holds here.
         target = self.schema.model(relation.target)
         spec = node.aggregate or Aggregate(function="count")
         column_type = None

@@ -33,13 +33,12 @@ from corral.audiences.conditions import (
     RelationCondition,
     SequenceCondition,
     TraitCondition,
-    parse_group,
 )
 from corral.audiences.traits import TraitCompiler
 from corral.errors import AudienceCycleError, DefinitionError, UnknownReferenceError
 from corral.schema.model import ColumnType
 from corral.schema.resolved import Model, Relation, Schema
-from corral.sql.build import column, conjunction, disjunction, negation
+from corral.sql.build import add_time, column, conjunction, disjunction, negation
 from corral.sql.dialects import sqlglot_dialect
 
 KEY = "__key"
@@ -225,7 +224,7 @@ class AudienceCompiler:
         here = f"{where} > event {node.event or node.model}"
         event_model = self.event_model(node.model, node.event, here)
         relation = self.schema.relation(model.name, event_model.name, where=here)
-        extra = self._event_filters(node.event, event_model, "", here)
+        extra = self._event_filters(node.event, event_model, here)
         return self._rows_condition(node, relation, alias, node.performed, extra, here)
 
     def _rows_condition(
@@ -374,7 +373,7 @@ class AudienceCompiler:
             hint=f"name the event model with 'model:'; event models with types: {names}",
         )
 
-    def _event_filters(self, event: str | None, model: Model, _: str, where: str) -> list[Any]:
+    def _event_filters(self, event: str | None, model: Model, where: str) -> list[Any]:
         """Row filters every event condition applies: its type, and nothing after as-of."""
         settings = model.definition.event
         assert settings is not None
@@ -419,8 +418,7 @@ class AudienceCompiler:
             step = node.steps[index]
             step_where = f"{here} > step {index + 1}"
             found = [
-                f(aliases[index])
-                for f in self._event_filters(step.event, event_model, "", step_where)
+                f(aliases[index]) for f in self._event_filters(step.event, event_model, step_where)
             ]
             if index > 0 and after_start is not None:
                 found.append(after_start(aliases[index]))
@@ -518,13 +516,6 @@ def _filters(group: Group) -> bool:
 
 
 def _add_duration(value_sql: exp.Expr, amount: int, unit: str) -> exp.Expr:
-    from corral.sql.build import add_time
-
     singular = {"minutes": "minute", "hours": "hour", "days": "day", "weeks": "week",
                 "months": "month", "years": "year"}[unit]  # fmt: skip
     return add_time(value_sql, amount, singular)
-
-
-def where_group(data: dict[str, Any] | None) -> Group | None:
-    """A trait's `where` filter, from its YAML form."""
-    return None if data is None else parse_group(data)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -47,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import sqlglot
 from rich.console import Console
 from rich.table import Table
 
@@ -396,8 +396,11 @@ class Bench:
 
 
 def generator_fingerprint() -> str:
-    """A hash of the generator's source: data built by another version is rebuilt."""
-    return hashlib.sha256(Path(demo_generate.__file__).read_bytes()).hexdigest()[:16]
+    """A hash of the generator's modules: data built by another version is rebuilt."""
+    digest = hashlib.sha256()
+    for module in sorted(Path(demo_generate.__file__).parent.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ensure_warehouse(data_dir: Path, users: int, seed: int) -> tuple[Path, dict[str, Any]]:
@@ -530,7 +533,7 @@ def preview_of(
 
     measure()
     samples: list[float] = []
-    size, blocks = 0, []
+    size, blocks = 0, list[int]()
     for _ in range(rounds):
         started = time.perf_counter()
         size, blocks = measure()
@@ -597,7 +600,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "duckdb": duckdb.__version__,
-        "sqlglot": sqlglot.__version__,
+        "sqlglot": importlib.metadata.version("sqlglot"),
     }
 
 
@@ -655,50 +658,61 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     load_before = os.getloadavg()
-    results = []
-    for stem, audience in chosen:
-        console.print(f"timing {stem} ...")
-        result = AudienceResult(stem, audience.name, counts[stem])
-        compiled = bench.compiled_sql(audience)
-        result.compiled_ms, result.hand_ms = time_queries(
-            bench, compiled, BASELINES[stem], args.rounds, args.min_seconds
-        )
-        result.compile_ms = compile_ms(bench, audience, args.compiles)
-        result.preview_ms, result.preview_size, result.block_sizes = preview_of(
-            bench, audience, args.previews
-        )
-        if result.preview_size != result.members:
-            console.print(
-                f"[red]{stem}: the preview counts {result.preview_size:,} members, "
-                f"the members query {result.members:,}[/red]"
-            )
-        results.append(result)
-
+    results = [measure(bench, stem, audience, counts[stem], args) for stem, audience in chosen]
     totals = summary(results)
     print_table(results, args.users, totals)
-    threads = bench.connection.sql("SELECT current_setting('threads')").fetchall()[0][0]
+
+    if args.only:
+        console.print("a partial run (--only): no results file written")
+        return 0
     payload = {
         "benchmark": "audiences: compiled vs hand-written SQL",
         "date": date.today().isoformat(),
         "command": "python bench/audiences.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine(),
         "load_average": {"start": load_before, "end": os.getloadavg()},
+        **run_settings(bench, args),
+        "warehouse": {"tables": built["tables"], "generator": built["generator"]},
+        "timing": "median ms to run the members query and fetch every key into Arrow",
+        "audiences": [r.to_dict() for r in results],
+        "summary": totals,
+    }
+    write_results(args.results_dir / f"audiences-{args.users}.json", payload)
+    return 0
+
+
+def measure(
+    bench: Bench, stem: str, audience: AudienceDefinition, members: int, args: argparse.Namespace
+) -> AudienceResult:
+    """Every number of one audience: both queries, compiling, and a preview."""
+    console.print(f"timing {stem} ...")
+    result = AudienceResult(stem, audience.name, members)
+    compiled = bench.compiled_sql(audience)
+    result.compiled_ms, result.hand_ms = time_queries(
+        bench, compiled, BASELINES[stem], args.rounds, args.min_seconds
+    )
+    result.compile_ms = compile_ms(bench, audience, args.compiles)
+    result.preview_ms, result.preview_size, result.block_sizes = preview_of(
+        bench, audience, args.previews
+    )
+    if result.preview_size != members:
+        console.print(
+            f"[red]{stem}: the preview counts {result.preview_size:,} members, "
+            f"the members query {members:,}[/red]"
+        )
+    return result
+
+
+def run_settings(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    threads = bench.connection.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    return {
         "users": args.users,
         "seed": args.seed,
         "as_of": DEMO_AS_OF.isoformat(),
         "rounds": args.rounds,
         "min_seconds": args.min_seconds,
         "threads": threads,
-        "warehouse": {"tables": built["tables"], "generator": built["generator"]},
-        "timing": "median ms to run the members query and fetch every key into Arrow",
-        "audiences": [r.to_dict() for r in results],
-        "summary": totals,
     }
-    if args.only:
-        console.print("a partial run (--only): no results file written")
-    else:
-        write_results(args.results_dir / f"audiences-{args.users}.json", payload)
-    return 0
 
 
 if __name__ == "__main__":

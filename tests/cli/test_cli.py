@@ -190,6 +190,20 @@ def test_schema_check_fails_clearly_on_a_broken_schema(demo_dir: Path, tmp_path:
     assert data["ok"] is False and "emial" in data["problems"][0]["message"]
 
 
+def test_schema_check_compiles_every_audience(demo_dir: Path, tmp_path: Path) -> None:
+    broken = _copy_workspace(demo_dir, tmp_path)
+    vips = broken / "audiences" / "vips.yaml"
+    vips.write_text(vips.read_text().replace("trait: order_count", "trait: order_cnt"))
+
+    result = run("schema", "check", *workspace(broken))
+    assert result.exit_code == 2
+    data = json.loads(run("schema", "check", "--json", *workspace(broken)).stdout)
+    where = {p["where"].split(" > ")[0] for p in data["problems"]}
+    # VIPs is broken, and so are the two audiences that include it.
+    assert where == {"audience VIPs", "audience VIPs without email consent", "audience Win-back"}
+    assert all("no trait 'order_cnt'" in p["message"] for p in data["problems"])
+
+
 def test_schema_suggest(demo_dir: Path) -> None:
     result = run("schema", "suggest", "users", "country", "--prefix", "u", *workspace(demo_dir))
     assert result.exit_code == 0, result.output

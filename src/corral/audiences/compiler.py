@@ -35,7 +35,13 @@ from corral.audiences.conditions import (
     TraitCondition,
 )
 from corral.audiences.traits import TraitCompiler
-from corral.errors import AudienceCycleError, DefinitionError, UnknownReferenceError
+from corral.errors import (
+    AudienceCycleError,
+    CorralError,
+    DefinitionError,
+    UnknownReferenceError,
+)
+from corral.schema.check import Problem
 from corral.schema.model import ColumnType
 from corral.schema.resolved import Model, Relation, Schema
 from corral.sql.build import add_time, column, conjunction, disjunction, negation
@@ -519,3 +525,22 @@ def _add_duration(value_sql: exp.Expr, amount: int, unit: str) -> exp.Expr:
     singular = {"minutes": "minute", "hours": "hour", "days": "day", "weeks": "week",
                 "months": "month", "years": "year"}[unit]  # fmt: skip
     return add_time(value_sql, amount, singular)
+
+
+def check_audiences(
+    schema: Schema,
+    audiences: Mapping[str, AudienceDefinition],
+    *,
+    as_of: datetime,
+    source_dialect: str = "duckdb",
+) -> list[Problem]:
+    """Compile every audience without running it; one problem per audience that fails."""
+    problems: list[Problem] = []
+    for name, audience in audiences.items():
+        compiler = AudienceCompiler(schema, as_of, audiences, source_dialect=source_dialect)
+        try:
+            compiler.members(audience)
+        except CorralError as error:
+            where = f"audience {name}" + (f" > {error.where}" if error.where else "")
+            problems.append(Problem(where, error.message, error.hint))
+    return problems

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from corral.audiences.compiler import check_audiences
 from corral.audiences.preview import jsonable
 from corral.cli import output
 from corral.cli.common import (
@@ -20,7 +22,7 @@ from corral.cli.common import (
     open_workspace,
     out,
 )
-from corral.schema import check_schema
+from corral.schema import bind_schema, check_schema
 from corral.schema.suggestions import suggest_values
 
 app = typer.Typer(help="Check the schema and explore column values.", no_args_is_help=True)
@@ -36,10 +38,16 @@ def check(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Check schema.yaml against the warehouse's tables and columns; exit 2 on problems."""
+    """Check schema.yaml against the warehouse, then compile every audience; exit 2 on problems."""
     ws = open_workspace(workspace)
-    with connected(ws) as warehouse, err().status("Checking the schema..."):
+    with connected(ws) as warehouse, err().status("Checking the schema and audiences..."):
         problems = check_schema(ws.schema, warehouse, unique_keys=unique_keys)
+        if not problems:
+            bound = bind_schema(ws.schema, warehouse)
+            as_of = ws.settings.as_of or datetime.now()
+            problems = check_audiences(
+                bound, ws.audiences, as_of=as_of, source_dialect=warehouse.dialect
+            )
     if as_json:
         found = [{"where": p.where, "message": p.message, "hint": p.hint} for p in problems]
         typer.echo(json.dumps({"ok": not problems, "problems": found}, indent=2))
@@ -50,7 +58,8 @@ def check(
         out().print(
             f"[green]✓[/] {ws.root / 'schema.yaml'} matches the warehouse: "
             f"{1 + len(definition.models)} models, {len(definition.relationships)} "
-            f"relationships, {len(definition.traits)} traits"
+            f"relationships, {len(definition.traits)} traits; "
+            f"{len(ws.audiences)} audiences compile"
         )
     if problems:
         raise typer.Exit(ERROR_EXIT)

@@ -8,7 +8,9 @@ built, so a second run with the same users and seed reuses it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.abc import Traversable
@@ -175,15 +177,26 @@ def _preview_all(workspace: Workspace) -> list[Preview]:
     return results
 
 
+def _command_name() -> str:
+    """How the user can call this CLI: `corral` when it is on the PATH, else its path."""
+    if shutil.which("corral"):
+        return "corral"
+    here = Path(sys.argv[0])
+    if here.name == "corral" and here.exists():
+        return os.path.relpath(here) if here.is_absolute() else str(here)
+    return "corral"
+
+
 def _next_steps(directory: Path) -> list[str]:
     flag = "" if directory == DEFAULT_WORKSPACE else f" --workspace {directory}"
+    corral = _command_name()
     return [
         "",
         "[bold]Try next:[/]",
-        f"  corral audience list{flag}",
-        f"  corral audience preview vips{flag} --breakdown country,order_count --sample 5",
-        f"  corral audience sql lapsed_high_spenders{flag} --dialect snowflake",
-        f"  corral schema suggest users country --prefix c{flag}",
-        f"  corral schema check{flag}",
+        f"  {corral} audience list{flag}",
+        f"  {corral} audience preview vips{flag} --breakdown country,order_count --sample 5",
+        f"  {corral} audience sql lapsed_high_spenders{flag} --dialect snowflake",
+        f"  {corral} schema suggest users country --prefix c{flag}",
+        f"  {corral} schema check{flag}",
         "  (add --debug to any command to see the SQL it runs and its timings)",
     ]

@@ -68,6 +68,7 @@ from corral.errors import DefinitionError
 from corral.schema import Schema, SchemaDefinition, bind_schema
 from corral.sql import render
 from corral.warehouse import TableRef, Warehouse
+from tests.helpers.retail_schema import retail_schema
 
 SEEDS = (11, 23, 37)
 SPARK_SEEDS = (11, 23)
@@ -171,37 +172,8 @@ TRAITS: list[dict[str, Any]] = [
 
 
 def schema_definition(prefix: str) -> SchemaDefinition:
-    """The demo's shapes, with the consents relationship written from consents (so that
-    users reach consents by a reverse relationship), each table named with `prefix`."""
-
-    def model(name: str, key: str, **extra: Any) -> dict[str, Any]:
-        return {"name": name, "table": f"{prefix}{name}", "primary_key": key, **extra}
-
-    return SchemaDefinition.model_validate({
-        "parent": model("users", "user_id"),
-        "models": [
-            model("households", "household_id"),
-            model("products", "product_id"),
-            model("purchases", "order_id", timestamp="purchased_at"),
-            model("events", "event_id",
-                  event={"timestamp": "occurred_at", "type": "event_type"}),
-            model("consents", "consent_id", timestamp="updated_on"),
-        ],
-        "relationships": [
-            {"from": "users", "to": "purchases", "cardinality": "one_to_many",
-             "join": {"user_id": "user_id"}},
-            {"from": "purchases", "to": "products", "cardinality": "many_to_one",
-             "join": {"product_id": "product_id"}},
-            {"from": "users", "to": "households", "cardinality": "many_to_one",
-             "join": {"household_id": "household_id"}},
-            {"from": "users", "to": "events", "cardinality": "one_to_many",
-             "join": {"user_id": "user_id"}},
-            {"from": "consents", "to": "users", "cardinality": "many_to_one",
-             "join": {"user_id": "user_id"}},
-            {"name": "purchased_products", "from": "users", "through": ["purchases", "products"]},
-        ],
-        "traits": TRAITS,
-    })  # fmt: skip
+    """The shared retail schema with this test's traits, tables named with `prefix`."""
+    return retail_schema(TRAITS, prefix=prefix)
 
 
 # Audiences the random ones may include, one of them through another.

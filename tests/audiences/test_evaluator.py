@@ -27,6 +27,7 @@ from corral.audiences.conditions import OPERATOR_VALUES, AudienceDefinition
 from corral.audiences.evaluator import add_months, evaluate, evaluate_trait
 from corral.errors import AudienceCycleError, DefinitionError, UnknownReferenceError
 from corral.schema import Schema, SchemaDefinition
+from tests.helpers.retail_schema import retail_schema
 
 AS_OF = datetime(2024, 3, 15, 12, 0)
 EVERYONE = {1, 2, 3, 4, 5}
@@ -152,34 +153,7 @@ TRAITS: list[dict[str, Any]] = [
 
 
 def schema_definition(**parent: Any) -> SchemaDefinition:
-    def model(name: str, key: str, **extra: Any) -> dict[str, Any]:
-        return {"name": name, "table": name, "primary_key": key, **extra}
-
-    return SchemaDefinition.model_validate({
-        "parent": model("users", "user_id", **parent),
-        "models": [
-            model("households", "household_id"),
-            model("products", "product_id"),
-            model("purchases", "order_id", timestamp="purchased_at"),
-            model("events", "event_id", event={"timestamp": "occurred_at", "type": "event_type"}),
-            model("consents", "consent_id", timestamp="updated_on"),
-        ],
-        "relationships": [
-            {"from": "users", "to": "purchases", "cardinality": "one_to_many",
-             "join": {"user_id": "user_id"}},
-            {"from": "purchases", "to": "products", "cardinality": "many_to_one",
-             "join": {"product_id": "product_id"}},
-            {"from": "users", "to": "households", "cardinality": "many_to_one",
-             "join": {"household_id": "household_id"}},
-            {"from": "users", "to": "events", "cardinality": "one_to_many",
-             "join": {"user_id": "user_id"}},
-            # Written from consents, so users reach consents by the reverse relationship.
-            {"from": "consents", "to": "users", "cardinality": "many_to_one",
-             "join": {"user_id": "user_id"}},
-            {"name": "purchased_products", "from": "users", "through": ["purchases", "products"]},
-        ],
-        "traits": TRAITS,
-    })  # fmt: skip
+    return retail_schema(TRAITS, **parent)
 
 
 SCHEMA = Schema.bind(schema_definition(), COLUMNS)

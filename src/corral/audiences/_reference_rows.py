@@ -161,7 +161,7 @@ class RowEvaluator(ABC):
     def event(self, node: EventCondition, model: Model, where: str) -> list[bool]:
         """A relation condition on an event model, of one type, up to the as-of time."""
         here = f"{where} > event {node.event or node.model}"
-        events = self.event_model(node.model, node.event, here)
+        events = self.schema.event_model(node.model, node.event, where=here)
         relation = self.schema.relation(model.name, events.name, where=here)
         passes = self.row_filter(events, node.where, node.within, here)
         happened = self.event_filter(events, node.event, here)
@@ -238,26 +238,6 @@ class RowEvaluator(ABC):
 
     # -- events and sequences ---------------------------------------------------------------
 
-    def event_model(self, name: str | None, event: str | None, where: str) -> Model:
-        """The named event model, or the only event model with a type column."""
-        if name is not None:
-            model = self.schema.model(name, where=where)
-            if not model.definition.is_event_model:
-                raise DefinitionError(
-                    f"model {name!r} is not an event model",
-                    where=where,
-                    hint="name an event model, or use a relation condition",
-                )
-            return model
-        typed = [m for m in self.schema.event_models() if m.definition.event.type]  # type: ignore[union-attr]
-        if len(typed) != 1:
-            raise DefinitionError(
-                f"cannot tell which event model has events of type {event!r}",
-                where=where,
-                hint="name the event model with 'model:'",
-            )
-        return typed[0]
-
     def event_filter(self, model: Model, event: str | None, where: str) -> list[bool]:
         """Events of type `event` (any type when None) that happened by the as-of time."""
         settings = model.definition.event
@@ -278,7 +258,7 @@ class RowEvaluator(ABC):
 
     def sequence(self, node: SequenceCondition, model: Model, where: str) -> list[bool]:
         """Events in order, each within its step's time of the previous one."""
-        events = self.event_model(node.model, node.steps[0].event, where)
+        events = self.schema.event_model(node.model, node.steps[0].event, where=where)
         relation = self.schema.relation(model.name, events.name, where=where)
         if len(relation.hops) != 1:
             raise DefinitionError(

@@ -228,7 +228,7 @@ class AudienceCompiler:
 
     def event(self, node: EventCondition, model: Model, alias: str, where: str) -> exp.Expr:
         here = f"{where} > event {node.event or node.model}"
-        event_model = self.event_model(node.model, node.event, here)
+        event_model = self.schema.event_model(node.model, node.event, where=here)
         relation = self.schema.relation(model.name, event_model.name, where=here)
         extra = self._event_filters(node.event, event_model, here)
         return self._rows_condition(node, relation, alias, node.performed, extra, here)
@@ -355,30 +355,6 @@ class AudienceCompiler:
 
     # -- events and sequences -----------------------------------------------------------------
 
-    def event_model(self, name: str | None, event: str | None, where: str) -> Model:
-        """The event model a condition refers to, by name or as the only one with types."""
-        if name is not None:
-            model = self.schema.model(name, where=where)
-            if not model.definition.is_event_model:
-                raise DefinitionError(
-                    f"model {name!r} is not an event model",
-                    where=where,
-                    hint=f"add 'event: {{timestamp: <column>}}' to model {name!r}, "
-                    "or use a relation condition",
-                )
-            return model
-        typed = [
-            m for m in self.schema.event_models() if m.definition.event and m.definition.event.type
-        ]
-        if len(typed) == 1:
-            return typed[0]
-        names = ", ".join(m.name for m in typed) or "(none)"
-        raise DefinitionError(
-            f"cannot tell which event model has events of type {event!r}",
-            where=where,
-            hint=f"name the event model with 'model:'; event models with types: {names}",
-        )
-
     def _event_filters(self, event: str | None, model: Model, where: str) -> list[Any]:
         """Row filters every event condition applies: its type, and nothing after as-of."""
         settings = model.definition.event
@@ -405,7 +381,7 @@ class AudienceCompiler:
 
     def sequence(self, node: SequenceCondition, model: Model, alias: str, where: str) -> exp.Expr:
         here = f"{where} > sequence"
-        event_model = self.event_model(node.model, node.steps[0].event, here)
+        event_model = self.schema.event_model(node.model, node.steps[0].event, where=here)
         relation = self.schema.relation(model.name, event_model.name, where=here)
         if len(relation.hops) != 1:
             raise DefinitionError(

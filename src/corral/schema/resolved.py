@@ -150,6 +150,28 @@ class Schema:
     def event_models(self) -> list[Model]:
         return [m for m in self.models.values() if m.definition.is_event_model]
 
+    def event_model(self, name: str | None, event: str | None, *, where: str) -> Model:
+        """The event model a condition refers to: by name, or the only one with types."""
+        if name is not None:
+            model = self.model(name, where=where)
+            if not model.definition.is_event_model:
+                raise DefinitionError(
+                    f"model {name!r} is not an event model",
+                    where=where,
+                    hint=f"add 'event: {{timestamp: <column>}}' to model {name!r}, "
+                    "or use a relation condition",
+                )
+            return model
+        typed = [m for m in self.event_models() if m.definition.event and m.definition.event.type]
+        if len(typed) == 1:
+            return typed[0]
+        names = ", ".join(m.name for m in typed) or "(none)"
+        raise DefinitionError(
+            f"cannot tell which event model has events of type {event!r}",
+            where=where,
+            hint=f"name the event model with 'model:'; event models with types: {names}",
+        )
+
     def _direct_hop(self, source: str, name: str) -> Hop | None:
         for rel in self.relationships:
             if rel.through:

@@ -5,7 +5,7 @@
 
 PYTHON ?= python3
 UV_VERSION := 0.13.8
-EXTRAS := --extra postgres --extra spark
+EXTRAS := --extra postgres --extra spark --extra s3
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 

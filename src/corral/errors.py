@@ -5,6 +5,8 @@
     |   +-- UnknownReferenceError    names a column, model, trait or audience that does not exist
     |   +-- AudienceCycleError       audiences refer to each other in a loop
     +-- WarehouseError           the warehouse refused a query or cannot be reached
+    +-- DestinationError         a destination refused a request or cannot be reached
+    |   +-- TransientDestinationError  it may work later (rate limits, outages, timeouts)
     +-- ConfigurationError       Corral is set up wrongly (a missing driver, a bad URL)
     +-- InternalError            a bug in Corral itself
 
@@ -50,6 +52,28 @@ class AudienceCycleError(DefinitionError):
 
 class WarehouseError(CorralError):
     """The warehouse refused a query or could not be reached."""
+
+
+class DestinationError(CorralError):
+    """A destination refused a request for good (bad credentials, a missing list)."""
+
+
+class TransientDestinationError(DestinationError):
+    """A destination failed in a way that may pass: a rate limit, a 5xx, a timeout.
+
+    `retry_after` is how long the destination asked us to wait, in seconds, if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ):
+        self.retry_after = retry_after
+        super().__init__(message, where=where, hint=hint)
 
 
 class ConfigurationError(CorralError):

@@ -146,6 +146,15 @@ class WarehouseConformance:
         warehouse.create_table(sample, SAMPLE.slice(0, 1), replace=True)
         assert warehouse.query(_select_all(sample)).num_rows == 1
 
+    def test_append_adds_rows_by_column_name(
+        self, warehouse: Warehouse, new_table: TableRef
+    ) -> None:
+        warehouse.create_table(new_table, SAMPLE.slice(0, 1))
+        # Columns in another order: append matches them by name, not by position.
+        warehouse.append(new_table, SAMPLE.slice(1).select(list(reversed(SAMPLE.column_names))))
+
+        assert _rows(warehouse.query(_select_all(new_table))) == _rows(SAMPLE)
+
     def test_create_empty_table(self, warehouse: Warehouse, new_table: TableRef) -> None:
         warehouse.create_table(new_table, SAMPLE.slice(0, 0))
 

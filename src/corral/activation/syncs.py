@@ -125,7 +125,7 @@ class SyncDefinition(_Strict):
     key: str | None = None
     mapping: dict[str, MappedValue]
     schedule: Schedule = "manual"
-    guards: Guards = Guards()
+    guards: Guards = Field(default_factory=lambda: Guards(max_removal_share=0.5))
     description: str | None = None
 
     @model_validator(mode="after")

@@ -44,11 +44,21 @@ _DESTINATIONS: dict[str, tuple[str, str]] = {
 }
 
 
+_REGISTERED: dict[str, type[Destination]] = {}
+
+
+def register(kind: str, cls: type[Destination]) -> None:
+    """Make a destination class available as `type: <kind>` (plugins, tests)."""
+    _REGISTERED[kind] = cls
+
+
 def destination_types() -> list[str]:
-    return sorted(_DESTINATIONS)
+    return sorted({*_DESTINATIONS, *_REGISTERED})
 
 
 def destination_class(kind: str) -> type[Destination]:
+    if kind in _REGISTERED:
+        return _REGISTERED[kind]
     if kind not in _DESTINATIONS:
         raise UnknownReferenceError(
             f"there is no destination type {kind!r}",
@@ -78,7 +88,7 @@ def create(
         raise DefinitionError(
             f"the {kind} destination's settings are wrong: {problems}",
             where=where,
-            hint=f"see docs/destinations.md#{kind.replace('_', '-')} for its settings",
+            hint=f"see docs/destinations/ for the settings of {kind}",
         ) from None
     destination: Destination = cls(settings, transport=transport)  # type: ignore[call-arg]
     return destination
@@ -100,4 +110,5 @@ __all__ = [
     "create",
     "destination_class",
     "destination_types",
+    "register",
 ]

@@ -77,6 +77,10 @@ class Warehouse(Protocol):
         """Create a table holding `data` (planner tables, tests, the demo)."""
         ...
 
+    def append(self, table: TableRef, data: pa.Table) -> None:
+        """Add the rows of `data` to an existing table whose columns have the same names."""
+        ...
+
     def drop_table(self, table: TableRef, *, if_exists: bool = True) -> None: ...
 
     def ensure_schema(self, schema: str) -> None:

@@ -106,6 +106,18 @@ class BigQueryWarehouse:
         with self._errors(f"load {table_id}"), timed(logger, "bigquery load", table_id):
             self._client.load_table_from_file(buffer, table_id, job_config=config).result()
 
+    def append(self, table: TableRef, data: pa.Table) -> None:
+        table_id = self._table_id(table)
+        buffer = io.BytesIO()
+        pq.write_table(portable_arrow(data), buffer)
+        buffer.seek(0)
+        config = self._bigquery.LoadJobConfig(
+            source_format=self._bigquery.SourceFormat.PARQUET,
+            write_disposition="WRITE_APPEND",
+        )
+        with self._errors(f"append {table_id}"), timed(logger, "bigquery load", table_id):
+            self._client.load_table_from_file(buffer, table_id, job_config=config).result()
+
     def drop_table(self, table: TableRef, *, if_exists: bool = True) -> None:
         table_id = self._table_id(table)
         with self._errors(f"delete table {table_id}"):

@@ -237,6 +237,11 @@ class DBAPIWarehouse:
         statements.extend(self._insert_statements(table, create, data))
         self._execute(statements)
 
+    def append(self, table: TableRef, data: pa.Table) -> None:
+        data = portable_arrow(data)
+        create = create_table_statement(table, data.schema)
+        self._execute(self._insert_statements(table, create, data))
+
     def drop_table(self, table: TableRef, *, if_exists: bool = True) -> None:
         self.execute(drop_table_statement(table, if_exists=if_exists))
 

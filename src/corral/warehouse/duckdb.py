@@ -111,6 +111,18 @@ class DuckDBWarehouse:
             finally:
                 cursor.unregister(view)
 
+    def append(self, table: TableRef, data: pa.Table) -> None:
+        view = f"_corral_arrow_{uuid.uuid4().hex}"
+        names = [quoted(n) for n in data.column_names]
+        source = exp.select(*names).from_(exp.Table(this=quoted(view)))
+        sql = render(exp.insert(source, table.to_expression(), columns=names), self.dialect)
+        with self._thread_cursor(sql) as cursor:
+            cursor.register(view, data)
+            try:
+                cursor.execute(sql)
+            finally:
+                cursor.unregister(view)
+
     def drop_table(self, table: TableRef, *, if_exists: bool = True) -> None:
         self.execute(drop_table_statement(table, if_exists=if_exists))
 

@@ -194,6 +194,21 @@ class PostgresWarehouse:
             # the planner guesses one row per table and picks nested loops.
             cursor.execute(render(exp.Analyze(tables=[table.to_expression()]), self.dialect))
 
+    def append(self, table: TableRef, data: pa.Table) -> None:
+        target = exp.Schema(
+            this=table.to_expression(), expressions=[quoted(n) for n in data.column_names]
+        )
+        copy_sql = render(
+            exp.Copy(this=target, kind=True, files=[exp.to_identifier("STDIN")]), self.dialect
+        )
+        with (
+            self._cursor(copy_sql) as cursor,
+            timed(logger, "postgres copy", copy_sql),
+            cursor.copy(copy_sql) as loader,
+        ):
+            for row in _python_rows(data):
+                loader.write_row(row)
+
     def drop_table(self, table: TableRef, *, if_exists: bool = True) -> None:
         self.execute(drop_table_statement(table, if_exists=if_exists))
 

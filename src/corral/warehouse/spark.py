@@ -168,6 +168,14 @@ class SparkWarehouse:
             frame = self.session.createDataFrame(portable_arrow(data))
             frame.write.saveAsTable(name, mode="overwrite" if replace else "errorifexists")
 
+    def append(self, table: TableRef, data: pa.Table) -> None:
+        name = render(table.to_expression(), self.dialect)
+        description = f"insertInto {name}"
+        with _errors(description), timed(logger, "spark", description):
+            columns = [c.name for c in self.columns(table)]
+            frame = self.session.createDataFrame(portable_arrow(data).select(columns))
+            frame.write.insertInto(name)
+
     def drop_table(self, table: TableRef, *, if_exists: bool = True) -> None:
         self.execute(drop_table_statement(table, if_exists=if_exists))
 

@@ -1,4 +1,10 @@
-"""A workspace as a directory of YAML files: `corral.yaml`, `schema.yaml`, `audiences/*.yaml`.
+"""A workspace as a directory of YAML files.
+
+    corral.yaml            name, time zone, warehouse, metadata store, as-of time
+    schema.yaml            models, relationships, traits
+    audiences/*.yaml       one audience each
+    destinations/*.yaml    one destination each (type and settings; secrets as {env: VAR})
+    syncs/*.yaml           one sync each (audience or model, destination, mode, mapping)
 
 These are the same files the studio imports and exports; the CLI works on them directly.
 """
@@ -15,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from corral.activation.syncs import DestinationDefinition, SyncDefinition
 from corral.audiences.conditions import AudienceDefinition
 from corral.errors import DefinitionError, UnknownReferenceError
 from corral.schema.model import SchemaDefinition
@@ -33,6 +40,10 @@ class WorkspaceSettings(BaseModel):
     warehouse: str = "duckdb:///warehouse.duckdb"
     # Fixes "now" for every preview (the demo's data ends at a fixed time); None is now.
     as_of: datetime | None = None
+    # The metadata store (run records, schedules); a SQLite file in the workspace by default.
+    metadata: str = "sqlite:///.corral/metadata.db"
+    # Corral's own schema in the warehouse, for sync state and the membership log.
+    planner_schema: str = "corral_planner"
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,9 @@ class Workspace:
     schema: SchemaDefinition
     audiences: Mapping[str, AudienceDefinition]
     audience_files: Mapping[str, Path] = field(default_factory=dict)
+    destinations: Mapping[str, DestinationDefinition] = field(default_factory=dict)
+    syncs: Mapping[str, SyncDefinition] = field(default_factory=dict)
+    files: Mapping[str, Path] = field(default_factory=dict)  # "sync:<name>" -> its file
 
     def audience(self, name_or_file: str) -> AudienceDefinition:
         """An audience by its name, its file name (without .yaml) or a path to a YAML file."""
@@ -57,6 +71,40 @@ class Workspace:
             f"there is no audience {name_or_file!r} in {self.root}",
             hint="audiences are: " + (", ".join(sorted(self.audiences)) or "(none)"),
         )
+
+    def sync(self, name_or_file: str) -> SyncDefinition:
+        """A sync by its name or its file name (without .yaml)."""
+        if name_or_file in self.syncs:
+            return self.syncs[name_or_file]
+        for name in self.syncs:
+            path = self.files.get(f"sync:{name}")
+            if path is not None and path.stem == name_or_file:
+                return self.syncs[name]
+        raise UnknownReferenceError(
+            f"there is no sync {name_or_file!r} in {self.root}",
+            hint="syncs are: " + (", ".join(sorted(self.syncs)) or "(none)"),
+        )
+
+    def destination(self, name: str, *, where: str) -> DestinationDefinition:
+        if name in self.destinations:
+            return self.destinations[name]
+        raise UnknownReferenceError(
+            f"there is no destination {name!r}",
+            where=where,
+            hint="destinations are: "
+            + (", ".join(sorted(self.destinations)) or "(none)")
+            + f"; add destinations/{name}.yaml",
+        )
+
+    def metadata_url(self) -> str:
+        """The metadata store URL, with a relative SQLite path read from the workspace."""
+        url = self.settings.metadata
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+            path = (self.root / url[len(prefix) :]).resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(path)
+        return url
 
     def warehouse_url(self) -> str:
         """The warehouse URL, with a relative DuckDB path read from the workspace folder."""
@@ -94,8 +142,53 @@ def load_workspace(root: str | Path) -> Workspace:
             )
         audiences[audience.name] = audience
         files[audience.name] = path
-    logger.debug("loaded workspace %s: %d audiences", root, len(audiences))
-    return Workspace(root, settings, schema, audiences, files)
+    destinations = _named(root, "destinations", DestinationDefinition)
+    syncs = _named(root, "syncs", SyncDefinition)
+    paths = {f"destination:{n}": p for n, (_, p) in destinations.items()}
+    paths.update({f"sync:{n}": p for n, (_, p) in syncs.items()})
+    for name, (sync, path) in syncs.items():
+        if sync.destination not in destinations:
+            raise UnknownReferenceError(
+                f"sync {name!r} sends to destination {sync.destination!r}, which does not exist",
+                where=str(path),
+                hint="destinations are: " + (", ".join(sorted(destinations)) or "(none)"),
+            )
+        if sync.audience is not None and sync.audience not in audiences:
+            raise UnknownReferenceError(
+                f"sync {name!r} takes audience {sync.audience!r}, which does not exist",
+                where=str(path),
+                hint="audiences are: " + (", ".join(sorted(audiences)) or "(none)"),
+            )
+    logger.debug("loaded workspace %s: %d audiences, %d syncs", root, len(audiences), len(syncs))
+    return Workspace(
+        root,
+        settings,
+        schema,
+        audiences,
+        files,
+        destinations={n: d for n, (d, _) in destinations.items()},
+        syncs={n: s for n, (s, _) in syncs.items()},
+        files=paths,
+    )
+
+
+N = TypeVar("N", DestinationDefinition, SyncDefinition)
+
+
+def _named(root: Path, folder: str, model: type[N]) -> dict[str, tuple[N, Path]]:
+    """Every definition in `root/folder/*.yaml`, by name; two with one name is an error."""
+    found: dict[str, tuple[N, Path]] = {}
+    for path in sorted((root / folder).glob("*.y*ml")):
+        definition = _validate(model, _read_yaml(path), path)
+        if definition.name in found:
+            raise DefinitionError(
+                f"two {folder} are named {definition.name!r}: {found[definition.name][1].name} "
+                f"and {path.name}",
+                where=str(path),
+                hint="rename one of them",
+            )
+        found[definition.name] = (definition, path)
+    return found
 
 
 def read_audience(path: Path) -> AudienceDefinition:

@@ -1,0 +1,135 @@
+"""A sync's source rows as one SQL query: key, mapped fields, and a hash of the fields.
+
+The query runs in the warehouse; Corral reads only the rows a run must deliver. Each
+destination field becomes a column named `f_<field>`, so planner tables have one
+stable, engine-safe column per field whatever the destination calls it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from corral.activation.syncs import ConstantValue, SyncDefinition, TemplateValue
+from corral.audiences import AudienceCompiler, AudienceDefinition
+from corral.errors import UnknownReferenceError
+from corral.schema.resolved import Model
+from corral.sql.build import column, literal
+
+KEY = "__key"
+HASH = "__hash"
+OP = "__op"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One destination field and the planner column that carries it."""
+
+    name: str
+    column: str
+
+
+def field_columns(names: list[str]) -> list[Field]:
+    """Planner columns for destination fields: `f_` + a lower-case slug, unique."""
+    fields: list[Field] = []
+    used: set[str] = set()
+    for name in names:
+        slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:40] or "field"
+        candidate, n = f"f_{slug}", 2
+        while candidate in used:
+            candidate, n = f"f_{slug}_{n}", n + 1
+        used.add(candidate)
+        fields.append(Field(name, candidate))
+    return fields
+
+
+def row_hash(columns: list[exp.Expr]) -> exp.Expr:
+    """MD5 over the values: each as `<length>:<text>`, or `~` for NULL, joined by `|`.
+
+    Lengths make the encoding unambiguous, so different rows cannot hash alike by
+    shifting text between fields. The text form is the engine's own cast, stable
+    between runs on one warehouse, which is all the planner compares.
+    """
+    parts: list[exp.Expr] = []
+    for index, value in enumerate(columns):
+        text = exp.cast(value.copy(), exp.DataType.Type.TEXT)
+        encoded = exp.Case(
+            ifs=[exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=literal("~"))],
+            default=exp.Concat(
+                expressions=[
+                    exp.cast(exp.Length(this=text.copy()), exp.DataType.Type.TEXT),
+                    literal(":"),
+                    text,
+                ],
+                safe=False,
+            ),
+        )
+        if index:
+            parts.append(literal("|"))
+        parts.append(encoded)
+    joined = parts[0] if len(parts) == 1 else exp.Concat(expressions=parts, safe=False)
+    return exp.MD5(this=joined)
+
+
+def mapped_value(
+    value: str | ConstantValue | TemplateValue, model: Model, alias: str, where: str
+) -> exp.Expr:
+    """The SQL of one mapped field over the source row `alias`."""
+    if isinstance(value, str):
+        _check_column(model, value, where)
+        return column(value, alias)
+    if isinstance(value, ConstantValue):
+        return literal(value.constant)
+    pieces: list[exp.Expr] = []
+    for text, name in value.pieces():
+        if text:
+            pieces.append(literal(text))
+        if name is not None:
+            _check_column(model, name, where)
+            as_text = exp.cast(column(name, alias), exp.DataType.Type.TEXT)
+            pieces.append(exp.Coalesce(this=as_text, expressions=[literal("")]))
+    if not pieces:
+        return literal("")
+    return pieces[0] if len(pieces) == 1 else exp.Concat(expressions=pieces, safe=False)
+
+
+def source_query(
+    sync: SyncDefinition,
+    model: Model,
+    compiler: AudienceCompiler,
+    audience: AudienceDefinition | None,
+) -> tuple[exp.Select, list[Field]]:
+    """SELECT __key, __hash, f_... for every row the sync should hold at the destination."""
+    where = f"sync {sync.name!r}"
+    alias = compiler.alias("s")
+    key_column = sync.key or model.primary_key
+    _check_column(model, key_column, f"{where} > key")
+
+    fields = field_columns(list(sync.mapping))
+    values = [
+        mapped_value(sync.mapping[f.name], model, alias, f"{where} > mapping > {f.name}")
+        for f in fields
+    ]
+    key = exp.cast(column(key_column, alias), exp.DataType.Type.TEXT)
+    select = exp.select(
+        exp.alias_(key, KEY, quoted=True),
+        exp.alias_(row_hash(values), HASH, quoted=True),
+        *(exp.alias_(v, f.column, quoted=True) for v, f in zip(values, fields, strict=True)),
+    ).from_(compiler.source(model, alias))
+    has_key = exp.Not(this=exp.Is(this=column(key_column, alias), expression=exp.Null()))
+    select = select.where(has_key)
+    if audience is not None:
+        select = select.where(compiler.audience_predicate(audience, alias))
+    return select, fields
+
+
+def _check_column(model: Model, name: str, where: str) -> None:
+    if not model.has_column(name):
+        known = ", ".join(sorted(model.column_types)) or "(none)"
+        raise UnknownReferenceError(
+            f"model {model.name!r} has no column {name!r}",
+            where=where,
+            hint=f"map a destination field to one of: {known}",
+        )

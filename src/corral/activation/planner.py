@@ -1,0 +1,448 @@
+"""The in-warehouse planner: what changed since the last delivery, and what was delivered.
+
+Per sync, in Corral's own schema (default `corral_planner`), never in customer tables:
+
+    <sync>_state     key, hash and fields of every row the destination accepted
+    <sync>_current   this run's source rows (key, hash, fields)
+    <sync>_previous  the last run's source rows, until its membership changes are logged
+    <sync>_plan      rows to add, change or remove: current FULL OUTER JOIN state on key
+    <sync>_acks      keys the destination accepted in the running (or a crashed) run
+    <sync>_rejected  rows the destination rejected in the last run, with reasons
+    membership_log   enter and exit events of every audience sync, shared
+
+A run builds `current` and `plan` in SQL, streams the plan to the destination, appends
+accepted keys to `acks` as they come back, and finally folds `acks` into `state`. The
+fold is idempotent, so a run that dies anywhere leaves a state that the next run first
+completes from the surviving acks: nothing accepted is sent again unless its ack was
+lost with the process, and then the destination's idempotent modes absorb the resend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+from sqlglot import exp
+
+from corral.activation.mapping import HASH, KEY, OP, Field
+from corral.activation.runs import RejectedRow
+from corral.errors import WarehouseError
+from corral.sql.build import column, conjunction, literal
+from corral.warehouse.base import TableRef, Warehouse
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SCHEMA = "corral_planner"
+SEQ = "__seq"
+
+_ACKS = pa.schema([(KEY, pa.string()), (OP, pa.string()), (SEQ, pa.int64())])
+_REJECTED = pa.schema(
+    [
+        (KEY, pa.string()),
+        ("reason", pa.string()),
+        ("attempts", pa.int64()),
+        ("rejected_at", pa.timestamp("us")),
+    ]
+)
+_MEMBERSHIP = pa.schema(
+    [
+        ("member_key", pa.string()),
+        ("audience", pa.string()),
+        ("sync", pa.string()),
+        ("run_id", pa.string()),
+        ("event", pa.string()),
+        ("at", pa.timestamp("us")),
+        ("split_group", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class PlanCounts:
+    added: int
+    changed: int
+    removed: int
+    members: int
+    delivered_before: int
+
+
+def sync_slug(name: str) -> str:
+    """A table-name-safe prefix for a sync: its name, slugged, with a short hash."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:32] or "sync"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"s_{slug}_{digest}"
+
+
+class Planner:
+    """The planner tables of one sync in one warehouse."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        sync: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        dry_run: bool = False,
+    ):
+        self.warehouse = warehouse
+        self.sync = sync
+        self.schema = schema
+        self.dry_run = dry_run
+        prefix = sync_slug(sync)
+        # A dry run plans into tables of its own, so it disturbs nothing a real run reads.
+        run = f"{prefix}_dry" if dry_run else prefix
+        self.state = TableRef(f"{prefix}_state", schema)
+        self.state_next = TableRef(f"{prefix}_state_next", schema)
+        self.current = TableRef(f"{run}_current", schema)
+        self.previous = TableRef(f"{prefix}_previous", schema)
+        self.plan_table = TableRef(f"{run}_plan", schema)
+        self.acks = TableRef(f"{prefix}_acks", schema)
+        self.rejected = TableRef(f"{prefix}_rejected", schema)
+        self.membership_log = TableRef("membership_log", schema)
+        # Spark's file tables take no DELETE; there the fold rebuilds the state instead.
+        self._rebuild_on_fold = warehouse.dialect == "spark"
+
+    # -- setting up and recovering ------------------------------------------------------------
+
+    def prepare(self) -> bool:
+        """Create what is missing and finish what a crashed run left; True if it folded acks."""
+        self.warehouse.ensure_schema(self.schema)
+        if not self._exists(self.state) and self._exists(self.state_next):
+            self._rename(self.state_next, self.state)  # a rebuild died just before its rename
+        elif self._exists(self.state_next):
+            self.warehouse.drop_table(self.state_next)  # a rebuild died half-way: redo it
+        for table, schema in (
+            (self.acks, _ACKS),
+            (self.rejected, _REJECTED),
+            (self.membership_log, _MEMBERSHIP),
+        ):
+            if not self._exists(table):
+                self.warehouse.create_table(table, schema.empty_table())
+        if not self.dry_run and self._count(self.acks) and self._exists(self.plan_table):
+            logger.info("sync %r: completing the state from a run that stopped early", self.sync)
+            self.fold()
+            return True
+        return False
+
+    # -- planning -----------------------------------------------------------------------------
+
+    def plan(self, source: exp.Select, fields: Sequence[Field]) -> PlanCounts:
+        """Build `current` from the source query and `plan` from current against state."""
+        if self.dry_run:
+            self.warehouse.drop_table(self.current)
+        elif self._exists(self.current):
+            self.warehouse.drop_table(self.previous)
+            self._rename(self.current, self.previous)
+        self.warehouse.execute(_create_as(self.current, source))
+        state = self._ensure_state(fields)
+
+        columns = [KEY, HASH, *(f.column for f in fields)]
+        c, s = "c", "s"
+        added = exp.Is(this=column(KEY, s), expression=exp.Null())
+        removed = exp.Is(this=column(KEY, c), expression=exp.Null())
+        operation = exp.Case(
+            ifs=[
+                exp.If(this=added.copy(), true=literal("add")),
+                exp.If(this=removed.copy(), true=literal("remove")),
+            ],
+            default=literal("change"),
+        )
+
+        def side(name: str) -> exp.Expr:
+            # Removed rows carry what was last delivered; the others what is current.
+            return exp.Case(
+                ifs=[exp.If(this=removed.copy(), true=column(name, s))], default=column(name, c)
+            )
+
+        changed = exp.NEQ(this=column(HASH, c), expression=column(HASH, s))
+        missing_hash = exp.Is(this=column(HASH, s), expression=exp.Null())
+        select = (
+            exp.select(
+                exp.alias_(operation, OP, quoted=True),
+                *(exp.alias_(side(name), name, quoted=True) for name in columns),
+            )
+            .from_(self.current.to_expression().as_(c, quoted=True))
+            .join(
+                state.to_expression().as_(s, quoted=True),
+                on=exp.EQ(this=column(KEY, c), expression=column(KEY, s)),
+                join_type="FULL OUTER",
+            )
+            .where(exp.or_(added, removed, changed, missing_hash))
+        )
+        self.warehouse.drop_table(self.plan_table)
+        self.warehouse.execute(_create_as(self.plan_table, select))
+        return self.counts()
+
+    def counts(self) -> PlanCounts:
+        by_op = self.warehouse.query(
+            exp.select(column(OP), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+            .from_(self.plan_table.to_expression())
+            .group_by(column(OP))
+        ).to_pylist()
+        found = {row[OP]: int(row["n"]) for row in by_op}
+        return PlanCounts(
+            added=found.get("add", 0),
+            changed=found.get("change", 0),
+            removed=found.get("remove", 0),
+            members=self._count(self.current),
+            delivered_before=self._count(self.state),
+        )
+
+    def rows(self, operation: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """The plan's rows of one operation, in Arrow batches."""
+        select = (
+            exp.select(exp.Star())
+            .from_(self.plan_table.to_expression())
+            .where(exp.EQ(this=column(OP), expression=literal(operation)))
+        )
+        yield from self.warehouse.stream(select, batch_size=batch_size)
+
+    def sample(self, operation: str, limit: int) -> list[dict[str, object]]:
+        select = (
+            exp.select(exp.Star())
+            .from_(self.plan_table.to_expression())
+            .where(exp.EQ(this=column(OP), expression=literal(operation)))
+            .order_by(column(KEY))
+            .limit(limit)
+        )
+        rows: list[dict[str, object]] = self.warehouse.query(select).to_pylist()
+        return rows
+
+    # -- acknowledging and folding ------------------------------------------------------------
+
+    def acknowledge(self, keys: Sequence[str], operations: Sequence[str], seq: int) -> None:
+        """Record keys the destination accepted; they reach the state at the next fold."""
+        if not keys:
+            return
+        data = pa.table(
+            {
+                KEY: pa.array(keys, pa.string()),
+                OP: pa.array(operations, pa.string()),
+                SEQ: pa.array([seq] * len(keys), pa.int64()),
+            },
+            schema=_ACKS,
+        )
+        self.warehouse.append(self.acks, data)
+
+    def fold(self) -> None:
+        """Move acknowledged rows into the state; safe to repeat after any interruption."""
+        acked = exp.select(column(KEY)).from_(self.acks.to_expression())
+        delivered = (
+            exp.select(exp.Star())
+            .from_(self.plan_table.to_expression())
+            .where(
+                conjunction(
+                    [
+                        exp.NEQ(this=column(OP), expression=literal("remove")),
+                        exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())),
+                    ]
+                )
+            )
+        )
+        state_columns = [c.name for c in self.warehouse.columns(self.state)]
+        kept_from_plan = exp.select(*(column(c) for c in state_columns)).from_(
+            exp.Subquery(this=delivered, alias=exp.TableAlias(this=exp.to_identifier("d")))
+        )
+        if self._rebuild_on_fold:
+            untouched = (
+                exp.select(*(column(c) for c in state_columns))
+                .from_(self.state.to_expression())
+                .where(
+                    exp.Not(this=exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())))
+                )
+            )
+            self.warehouse.execute(
+                _create_as(self.state_next, exp.union(untouched, kept_from_plan, distinct=False))
+            )
+            self.warehouse.drop_table(self.state)
+            self._rename(self.state_next, self.state)
+        else:
+            self.warehouse.execute(
+                exp.delete(
+                    self.state.to_expression(),
+                    where=exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())),
+                )
+            )
+            self.warehouse.execute(
+                exp.insert(
+                    kept_from_plan,
+                    self.state.to_expression(),
+                    columns=[exp.to_identifier(c, quoted=True) for c in state_columns],
+                )
+            )
+        self._reset(self.acks, _ACKS)
+
+    # -- rejections and the membership log ----------------------------------------------------
+
+    def record_rejected(self, rows: Sequence[RejectedRow], at: datetime) -> None:
+        """Replace the rejected rows with this run's, counting attempts across runs."""
+        earlier = {
+            row[KEY]: int(row["attempts"])
+            for row in self.warehouse.query(
+                exp.select(column(KEY), column("attempts")).from_(self.rejected.to_expression())
+            ).to_pylist()
+        }
+        data = pa.table(
+            {
+                KEY: [r.key for r in rows],
+                "reason": [r.reason for r in rows],
+                "attempts": [earlier.get(r.key, 0) + r.attempts for r in rows],
+                "rejected_at": [at.replace(tzinfo=None)] * len(rows),
+            },
+            schema=_REJECTED,
+        )
+        self.warehouse.create_table(self.rejected, data, replace=True)
+
+    def rejected_rows(self, limit: int = 100) -> list[RejectedRow]:
+        select = (
+            exp.select(column(KEY), column("reason"), column("attempts"))
+            .from_(self.rejected.to_expression())
+            .order_by(column(KEY))
+            .limit(limit)
+        )
+        return [
+            RejectedRow(r[KEY], r["reason"], int(r["attempts"]))
+            for r in self.warehouse.query(select).to_pylist()
+        ]
+
+    def log_membership(self, audience: str, run_id: str, at: datetime) -> tuple[int, int]:
+        """Append enter and exit events (current against previous); return their counts."""
+        counts = []
+        first_run = not self._exists(self.previous)
+        for event, this, other in (
+            ("enter", self.current, self.previous),
+            ("exit", self.previous, self.current),
+        ):
+            if first_run and event == "exit":
+                counts.append(0)
+                continue
+            rows = exp.select(
+                exp.alias_(column(KEY, "t"), "member_key", quoted=True),
+                exp.alias_(literal(audience), "audience", quoted=True),
+                exp.alias_(literal(self.sync), "sync", quoted=True),
+                exp.alias_(literal(run_id), "run_id", quoted=True),
+                exp.alias_(literal(event), "event", quoted=True),
+                exp.alias_(literal(at.replace(tzinfo=None)), "at", quoted=True),
+                exp.alias_(
+                    exp.cast(exp.Null(), exp.DataType.Type.TEXT), "split_group", quoted=True
+                ),
+            ).from_(this.to_expression().as_("t", quoted=True))
+            if not first_run:
+                in_other = (
+                    exp.select(literal(1))
+                    .from_(other.to_expression().as_("o", quoted=True))
+                    .where(exp.EQ(this=column(KEY, "o"), expression=column(KEY, "t")))
+                )
+                rows = rows.where(exp.Not(this=exp.Exists(this=in_other)))
+            names = [field.name for field in _MEMBERSHIP]
+            self.warehouse.execute(
+                exp.insert(
+                    rows,
+                    self.membership_log.to_expression(),
+                    columns=[exp.to_identifier(n, quoted=True) for n in names],
+                )
+            )
+            counts.append(self._count_where_run(run_id, event))
+        self.warehouse.drop_table(self.previous)
+        return counts[0], counts[1]
+
+    def drop_all(self) -> None:
+        """Forget the sync: its next run is a baseline again."""
+        for table in (
+            self.state,
+            self.state_next,
+            self.current,
+            self.previous,
+            self.plan_table,
+            self.acks,
+            self.rejected,
+        ):
+            self.warehouse.drop_table(table)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _ensure_state(self, fields: Sequence[Field]) -> TableRef:
+        """The state to plan against, created empty on the first run and migrated when
+        the mapping changed (a dry run migrates a copy and leaves the real state alone)."""
+        wanted = [KEY, HASH, *(f.column for f in fields)]
+        shape = exp.select(*(column(c) for c in wanted)).from_(self.current.to_expression())
+        empty = shape.where(exp.EQ(this=literal(1), expression=literal(0)))
+        if not self._exists(self.state):
+            self.warehouse.execute(_create_as(self.state, empty))
+            return self.state
+        have = [c.name for c in self.warehouse.columns(self.state)]
+        if have == wanted:
+            return self.state
+        # Keep what was delivered, with no hash, so every row is planned as a change and
+        # removals still know what they remove.
+        logger.info("sync %r: the mapping changed; every delivered row will be updated", self.sync)
+        target = TableRef(self.current.name.replace("_current", "_state_migrated"), self.schema)
+        self.warehouse.drop_table(target)
+        self.warehouse.execute(_create_as(target, empty))
+        common = [c for c in wanted if c in have and c != HASH]
+        self.warehouse.execute(
+            exp.insert(
+                exp.select(*(column(c) for c in common)).from_(self.state.to_expression()),
+                target.to_expression(),
+                columns=[exp.to_identifier(c, quoted=True) for c in common],
+            )
+        )
+        if self.dry_run:
+            return target
+        self.warehouse.drop_table(self.state)
+        self._rename(target, self.state)
+        return self.state
+
+    def _exists(self, table: TableRef) -> bool:
+        try:
+            self.warehouse.columns(table)
+        except WarehouseError:
+            return False
+        return True
+
+    def _count(self, table: TableRef) -> int:
+        if not self._exists(table):
+            return 0
+        result = self.warehouse.query(
+            exp.select(exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)).from_(
+                table.to_expression()
+            )
+        )
+        return int(result.column("n")[0].as_py())
+
+    def _count_where_run(self, run_id: str, event: str) -> int:
+        result = self.warehouse.query(
+            exp.select(exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+            .from_(self.membership_log.to_expression())
+            .where(
+                conjunction(
+                    [
+                        exp.EQ(this=column("run_id"), expression=literal(run_id)),
+                        exp.EQ(this=column("sync"), expression=literal(self.sync)),
+                        exp.EQ(this=column("event"), expression=literal(event)),
+                    ]
+                )
+            )
+        )
+        return int(result.column("n")[0].as_py())
+
+    def _rename(self, source: TableRef, target: TableRef) -> None:
+        self.warehouse.execute(
+            exp.Alter(
+                this=source.to_expression(),
+                kind="TABLE",
+                actions=[exp.AlterRename(this=target.to_expression())],
+            )
+        )
+
+    def _reset(self, table: TableRef, schema: pa.Schema) -> None:
+        self.warehouse.create_table(table, schema.empty_table(), replace=True)
+
+
+def _create_as(table: TableRef, select: exp.Expr) -> exp.Create:
+    return exp.Create(this=table.to_expression(), kind="TABLE", expression=select)

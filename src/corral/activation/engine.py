@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,9 +41,11 @@ from corral.activation.syncs import DestinationDefinition, SyncDefinition
 from corral.audiences import AudienceCompiler
 from corral.destinations import create
 from corral.destinations.base import (
+    AllAccepted,
     Batch,
     Catalog,
     Destination,
+    Identifier,
     Job,
     Mode,
     Operation,
@@ -68,6 +71,7 @@ SENT: Mapping[Mode, frozenset[Operation]] = {
     Mode.MEMBERSHIP: frozenset({Operation.ADD, Operation.CHANGE, Operation.REMOVE}),
 }
 SAMPLE_ROWS = 10
+_ACCEPTED = RowResult("", Outcome.ACCEPTED)  # shared: only its outcome is read
 REJECTED_SAMPLE = 100
 
 
@@ -106,11 +110,13 @@ def run_sync(
     options = options or RunOptions()
     recorder = recorder or MemoryRecorder()
     sync = context.workspace.sync(name)
+    started = datetime.now(UTC)
     report = RunReport(
         sync=sync.name,
-        run_id=run_id or uuid.uuid4().hex,
+        # Sortable by time, so a file destination's run folders list in run order.
+        run_id=run_id or f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
         dry_run=options.dry_run,
-        started_at=datetime.now(UTC),
+        started_at=started,
     )
     recorder.progress(report)
     try:
@@ -151,9 +157,16 @@ def open_destination(
     definition: DestinationDefinition,
     environ: Mapping[str, str],
     transport: httpx.BaseTransport | None = None,
+    *,
+    root: Path | None = None,
 ) -> Destination:
+    """The destination a definition describes, secrets resolved; a relative `path`
+    setting (a local folder) is read from the workspace folder `root`."""
     where = f"destination {definition.name!r}"
     config = resolve_secrets(definition.config, environ, where)
+    path = config.get("path")
+    if root is not None and isinstance(path, str) and not Path(path).is_absolute():
+        config = {**config, "path": str(root / path)}
     return create(definition.type, config, transport=transport, where=where)
 
 
@@ -188,7 +201,12 @@ class _Run:
 
     def execute(self) -> None:
         definition = self.context.workspace.destination(self.sync.destination, where=self.where)
-        destination = open_destination(definition, self.context.environ, self.context.transport)
+        destination = open_destination(
+            definition,
+            self.context.environ,
+            self.context.transport,
+            root=self.context.workspace.root,
+        )
         catalog = destination.catalog
         self._check(catalog)
         fields = self._plan()
@@ -359,22 +377,26 @@ class _Run:
     def _records(
         self, catalog: Catalog, operation: Operation, batch_size: int
     ) -> Iterator[list[Record]]:
+        identifiers = [(n, i) for n, i in catalog.identifiers.items() if n in self.sync.mapping]
         for batch in self.planner.rows(operation.value, batch_size):
-            rows = batch.to_pylist()
+            data = batch.to_pydict()
+            keys = data[KEY]
+            columns = [(f.name, data[f.column]) for f in self.fields]
             records = []
-            for row in rows:
-                record = self._record(catalog, row)
-                if record is not None:
-                    records.append(record)
+            for index, key in enumerate(keys):
+                fields = {name: values[index] for name, values in columns}
+                if identifiers:
+                    self._prepare_identifiers(str(key), fields, identifiers)
+                records.append(Record(str(key), fields))
             if records:
                 yield records
 
-    def _record(self, catalog: Catalog, row: Mapping[str, Any]) -> Record | None:
-        fields = self._row_fields(row)
+    def _prepare_identifiers(
+        self, key: str, fields: dict[str, Any], identifiers: list[tuple[str, Identifier]]
+    ) -> None:
+        """Normalize (and hash) identifier fields in place; note why a value was dropped."""
         problems = []
-        for name, identifier in catalog.identifiers.items():
-            if name not in fields:
-                continue
+        for name, identifier in identifiers:
             try:
                 fields[name] = prepare(
                     identifier.kind, fields[name], identifier.rules, hashed=identifier.hashed
@@ -382,10 +404,9 @@ class _Run:
             except InvalidIdentifier as error:
                 fields[name] = None
                 problems.append(str(error))
-        key = str(row[KEY])
         if problems:
-            self._hints[key] = "; ".join(problems)
-        return Record(key, fields)
+            with self._lock:
+                self._hints[key] = "; ".join(problems)
 
     def _row_fields(self, row: Mapping[str, Any]) -> dict[str, Any]:
         values = {f.name: row.get(f.column) for f in self.fields}
@@ -402,6 +423,8 @@ class _Run:
                 answer = destination.poll(answer)
         except TransientDestinationError as error:
             return [(r, RowResult.retry(r.key, error.message, error.retry_after)) for r in records]
+        if isinstance(answer, AllAccepted):
+            return [(r, _ACCEPTED) for r in records]
         answered = {result.key for result in answer}
         missing = [
             RowResult.retry(k, "the destination did not answer for this row")
@@ -421,10 +444,11 @@ class _Run:
         retry: list[tuple[Record, float]] = []
         accepted: list[str] = []
         for record, result in results:
-            attempts[record.key] = attempt
             if result.outcome is Outcome.ACCEPTED:
                 accepted.append(record.key)
-            elif result.outcome is Outcome.REJECTED:
+                continue
+            attempts[record.key] = attempt
+            if result.outcome is Outcome.REJECTED:
                 self._reject(record.key, result.reason or "rejected", attempt)
             elif (result.retry_after or 0.0) > self.options.max_retry_wait:
                 self._reject(record.key, f"deferred to the next run: {result.reason}", attempt)
@@ -437,8 +461,6 @@ class _Run:
     def _ack(self, keys: Sequence[str], operation: Operation) -> None:
         with self._lock:
             self._acked.extend((key, operation.value) for key in keys)
-            for key in keys:
-                self._rejected.pop(key, None)
             if operation in SENT[self.sync.mode]:
                 counts = self.report.counts
                 if operation is Operation.ADD:

@@ -131,8 +131,9 @@ def open_workspace(option: Path | None) -> Workspace:
     return load_workspace(workspace_dir(option))
 
 
-def open_warehouse(workspace: Workspace) -> Warehouse:
-    """The workspace's warehouse; a DuckDB file is opened read-only, as the CLI only reads."""
+def open_warehouse(workspace: Workspace, *, writable: bool = False) -> Warehouse:
+    """The workspace's warehouse; a DuckDB file is opened read-only unless a sync must
+    write its planner tables, so previews can run beside another process."""
     url = workspace.warehouse_url()
     if url.startswith("duckdb://") and "?" not in url:
         path = url.split("://", 1)[1]
@@ -144,13 +145,14 @@ def open_warehouse(workspace: Workspace) -> Warehouse:
                     hint="run 'corral demo' to build the demo warehouse, or fix 'warehouse' "
                     "in corral.yaml",
                 )
-            url += "?read_only=true"
+            if not writable:
+                url += "?read_only=true"
     return connect(url)
 
 
 @contextmanager
-def connected(workspace: Workspace) -> Iterator[Warehouse]:
-    warehouse = open_warehouse(workspace)
+def connected(workspace: Workspace, *, writable: bool = False) -> Iterator[Warehouse]:
+    warehouse = open_warehouse(workspace, writable=writable)
     try:
         yield warehouse
     finally:

@@ -21,6 +21,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from corral.activation.engine import RunOptions
 from corral.audiences.preview import Preview, preview
 from corral.cli import output
 from corral.cli.common import (
@@ -32,6 +33,7 @@ from corral.cli.common import (
     out,
     resolve_as_of,
 )
+from corral.cli.sync import run_with_progress
 from corral.demo import generate_warehouse
 from corral.workspace import Workspace, load_workspace
 
@@ -73,6 +75,9 @@ def demo(
 
     previews = _preview_all(workspace)
     console.print(output.sizes_table(previews, workspace.schema.parent.name))
+
+    reports = [run_with_progress(workspace, name, options=RunOptions()) for name in workspace.syncs]
+    console.print(output.runs_table(reports, title="Demo syncs (each run sends what changed)"))
     output.print_lines(console, _next_steps(directory))
 
 
@@ -147,7 +152,9 @@ def _copy_tree(source: Traversable, target: Path, *, overwrite: bool) -> int:
 
 
 def _workspace_line(directory: Path, audiences: int, written: int) -> str:
-    files = f"corral.yaml, schema.yaml and {audiences} audiences in audiences/"
+    files = (
+        f"corral.yaml, schema.yaml, {audiences} audiences in audiences/, destinations/ and syncs/"
+    )
     if written == 0:
         return f"Kept the workspace files in {directory.resolve()} (--force rewrites them)"
     return f"Wrote the demo workspace to {directory.resolve()}: {files}"
@@ -198,5 +205,8 @@ def _next_steps(directory: Path) -> list[str]:
         f"  {corral} audience sql lapsed_high_spenders{flag} --dialect snowflake",
         f"  {corral} schema suggest users country --prefix c{flag}",
         f"  {corral} schema check{flag}",
+        f"  {corral} sync list{flag}",
+        f"  {corral} sync run 'VIPs to CSV'{flag} --dry-run",
+        f"  {corral} sync status{flag}",
         "  (add --debug to any command to see the SQL it runs and its timings)",
     ]

@@ -1,4 +1,5 @@
-"""The `corral` command: `corral demo`, `corral audience ...`, `corral schema ...`.
+"""The `corral` command: `corral demo`, `corral audience ...`, `corral schema ...`,
+`corral sync ...`.
 
     $ corral demo --users 10000
     $ corral audience preview vips --breakdown country --sample 5
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from corral.cli import audience, demo, schema
+from corral.cli import audience, demo, schema, sync
 from corral.cli.common import configure_logging
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(audience.app, name="audience")
 app.add_typer(schema.app, name="schema")
+app.add_typer(sync.app, name="sync")
 app.command("demo")(demo.demo)
 
 

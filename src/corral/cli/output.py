@@ -13,9 +13,11 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from corral.activation.runs import RunReport, RunStatus
 from corral.audiences.conditions import AudienceDefinition
 from corral.audiences.preview import REDACTED, Breakdown, Preview, Sample, Timing
 from corral.schema import Problem
+from corral.store.records import RunRecord
 
 BAR_WIDTH = 28
 
@@ -209,3 +211,134 @@ def suggestions_table(title: str, values: Sequence[tuple[Any, int]]) -> Table:
 def print_lines(console: Console, lines: Sequence[str]) -> None:
     for line in lines:
         console.print(line, soft_wrap=True)
+
+
+# -- sync runs ---------------------------------------------------------------------------------
+
+_STATUS_STYLES = {
+    RunStatus.SUCCEEDED: "bold green",
+    RunStatus.PARTIAL: "bold yellow",
+    RunStatus.NEEDS_CONFIRMATION: "bold yellow",
+    RunStatus.FAILED: "bold red",
+}
+
+
+def run_report(report: RunReport) -> RenderableType:
+    """One run: status, planned against delivered counts, rejected rows, timings."""
+    c = report.counts
+    seconds = f" in {report.seconds:.1f} s" if report.seconds is not None else ""
+    kind = "Dry run of" if report.dry_run else "Run of"
+    headline = Text.assemble(
+        f"{kind} {report.sync}: ",
+        (report.status.value, _STATUS_STYLES.get(report.status, "bold")),
+        f"{seconds} · {count(c.members)} rows in the source",
+    )
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("")
+    table.add_column("Planned", justify="right")
+    table.add_column("Delivered", justify="right")
+    for label, planned, done in (
+        ("add", c.planned_added, c.added),
+        ("change", c.planned_changed, c.changed),
+        ("remove", c.planned_removed, c.removed),
+    ):
+        table.add_row(label, count(planned), "–" if report.dry_run else count(done))
+    parts: list[RenderableType] = [headline, table]
+    notes = []
+    if c.rejected:
+        notes.append(f"{count(c.rejected)} rejected (retried next run)")
+    if c.retried:
+        notes.append(f"{count(c.retried)} resent within the run")
+    if c.held_removals:
+        notes.append(f"{count(c.held_removals)} removals held: run again with --confirm-removals")
+    if notes:
+        parts.append(Text(" · ".join(notes), style="yellow"))
+    if report.error:
+        parts.append(Text(f"error: {report.error}", style="red"))
+    if report.rejected:
+        rejected = Table(title="Rejected rows", title_justify="left", box=None, padding=(0, 2))
+        rejected.add_column("Key")
+        rejected.add_column("Reason")
+        rejected.add_column("Runs", justify="right")
+        for row in report.rejected[:10]:
+            rejected.add_row(row.key, row.reason, str(row.attempts))
+        parts.append(rejected)
+    for operation, rows in report.samples.items():
+        if not rows:
+            continue
+        sample = Table(title=f"Sample to {operation}", title_justify="left", box=None)
+        for name in rows[0]:
+            sample.add_column(name)
+        for values in rows:
+            sample.add_row(*(value_text(v) for v in values.values()))
+        parts.append(sample)
+    if report.timings:
+        parts.append(
+            Text(
+                "timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.timings.items()),
+                style="dim",
+            )
+        )
+    return Group(*parts)
+
+
+def runs_table(reports: Sequence[RunReport], *, title: str) -> Table:
+    """One line per run: sync, status, rows, what was sent, how long it took."""
+    table = Table(title=title, title_justify="left")
+    for heading, justify in (
+        ("Sync", "left"),
+        ("Status", "left"),
+        ("Rows", "right"),
+        ("Added", "right"),
+        ("Changed", "right"),
+        ("Removed", "right"),
+        ("Rejected", "right"),
+        ("Time", "right"),
+    ):
+        table.add_column(heading, justify=justify)  # type: ignore[arg-type]
+    for report in reports:
+        c = report.counts
+        status = Text(report.status.value, style=_STATUS_STYLES.get(report.status, ""))
+        table.add_row(
+            report.sync,
+            status,
+            count(c.members),
+            count(c.added),
+            count(c.changed),
+            count(c.removed),
+            count(c.rejected),
+            f"{report.seconds:.1f} s" if report.seconds is not None else "–",
+        )
+    return table
+
+
+def history_table(records: Sequence[RunRecord], *, title: str) -> Table:
+    """A sync's runs, newest first: when, how it started, status, counts, duration."""
+    table = Table(title=title, title_justify="left")
+    for heading, justify in (
+        ("Run", "left"),
+        ("Queued", "left"),
+        ("Trigger", "left"),
+        ("Status", "left"),
+        ("Added", "right"),
+        ("Changed", "right"),
+        ("Removed", "right"),
+        ("Rejected", "right"),
+        ("Time", "right"),
+    ):
+        table.add_column(heading, justify=justify)  # type: ignore[arg-type]
+    for record in records:
+        c = record.counts
+        status = record.status.value + (" (dry)" if record.dry_run else "")
+        table.add_row(
+            record.id[:12],
+            f"{record.queued_at:%Y-%m-%d %H:%M:%S}",
+            record.trigger.value,
+            Text(status, style=_STATUS_STYLES.get(record.status, "")),
+            count(c.added),
+            count(c.changed),
+            count(c.removed),
+            count(c.rejected),
+            f"{record.seconds:.1f} s" if record.seconds is not None else "–",
+        )
+    return table

@@ -14,6 +14,8 @@ import httpx
 from pydantic import ValidationError
 
 from corral.destinations.base import (
+    ALL_ACCEPTED,
+    AllAccepted,
     Batch,
     Catalog,
     CheckResult,
@@ -95,6 +97,8 @@ def create(
 
 
 __all__ = [
+    "ALL_ACCEPTED",
+    "AllAccepted",
     "Batch",
     "Catalog",
     "CheckResult",

@@ -94,6 +94,26 @@ class RowResult:
         return cls(key, Outcome.RETRY, reason, after)
 
 
+class AllAccepted:
+    """What `send` may return instead of one result per record: every record accepted.
+
+    Saves building a result per row on the fast path of bulk destinations.
+    """
+
+    _instance: AllAccepted | None = None
+
+    def __new__(cls) -> AllAccepted:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ALL_ACCEPTED"
+
+
+ALL_ACCEPTED = AllAccepted()
+
+
 @dataclass(frozen=True)
 class Job:
     """An asynchronous delivery the engine polls; `id` is the destination's handle."""
@@ -169,9 +189,9 @@ class Destination(Protocol):
 
     def open(self, mode: Mode, fields: Sequence[str]) -> None: ...
 
-    def send(self, batch: Batch) -> list[RowResult] | Job: ...
+    def send(self, batch: Batch) -> list[RowResult] | AllAccepted | Job: ...
 
-    def poll(self, job: Job) -> list[RowResult] | Job:
+    def poll(self, job: Job) -> list[RowResult] | AllAccepted | Job:
         """The results of an asynchronous job, or the job again if it is still running."""
         ...
 

@@ -1,0 +1,479 @@
+"""The PostgreSQL destination against the real server at `postgres_url`.
+
+Every test writes its own table in one schema made for this session and dropped at the
+end; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from corral.destinations import Batch, Destination, Mode, Operation, Outcome, Record, create
+from corral.destinations.postgres import PostgresDestination
+from corral.errors import DestinationError, InternalError, TransientDestinationError
+from tests.conftest import require_or_skip
+
+Factory = Callable[..., PostgresDestination]
+
+
+@pytest.fixture(scope="session")
+def schema(postgres_url: str) -> Iterator[str]:
+    name = f"corral_destination_{os.getpid()}"
+    try:
+        connection = psycopg.connect(postgres_url, autocommit=True, connect_timeout=3)
+    except psycopg.Error as error:
+        require_or_skip(f"PostgreSQL is not reachable (CORRAL_TEST_POSTGRES_URL): {error}")
+    with connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        yield name
+        connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def table() -> str:
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def destination(postgres_url: str, schema: str, table: str) -> Iterator[Factory]:
+    """Builds destinations on this test's table; closes them at the end."""
+    built: list[PostgresDestination] = []
+
+    def build(**config: Any) -> PostgresDestination:
+        settings = {"url": postgres_url, "schema": schema, "table": table, **config}
+        made = create("postgres", settings)
+        assert isinstance(made, PostgresDestination)
+        built.append(made)
+        return made
+
+    yield build
+    for made in built:
+        made.close()
+
+
+def query(
+    postgres_url: str, statement: sql.Composed | sql.SQL, *params: Any
+) -> list[tuple[Any, ...]]:
+    with psycopg.connect(postgres_url) as connection:
+        return connection.execute(statement, params).fetchall()
+
+
+def contents(postgres_url: str, schema: str, table: str) -> dict[str, tuple[Any, ...]]:
+    rows = query(
+        postgres_url, sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(schema, table))
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def execute(postgres_url: str, statement: sql.Composed) -> None:
+    with psycopg.connect(postgres_url) as connection:
+        connection.execute(statement)
+
+
+def send(destination: PostgresDestination, operation: Operation, *records: Record) -> list[Any]:
+    results = destination.send(Batch(operation, records))
+    assert isinstance(results, list)
+    assert [r.key for r in results] == [r.key for r in records]
+    return results
+
+
+def outcomes(results: list[Any]) -> dict[str, tuple[Outcome, str | None]]:
+    return {r.key: (r.outcome, r.reason) for r in results}
+
+
+def people(*keys: str, **fields: Any) -> list[Record]:
+    return [Record(key, {"email": f"{key}@example.com", **fields}) for key in keys]
+
+
+def test_is_a_destination_with_a_secret_url(destination: Factory) -> None:
+    made = destination()
+    assert isinstance(made, Destination)
+    assert PostgresDestination.catalog.name == "postgres"
+    schema = PostgresDestination.catalog.config_schema()
+    assert schema["properties"]["url"]["writeOnly"] is True
+    assert "schema" in schema["properties"]
+    assert "password" not in repr(made.config)
+
+
+def test_creates_the_table_with_types_from_the_first_batch(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    values = {
+        "orders": 3,
+        "score": 1.5,
+        "lifetime_value": Decimal("1234.56"),
+        "vip": True,
+        "joined": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "birthday": date(1990, 5, 17),
+        "name": 'Zoë 🐄, "quoted"\nnewline\ttab \\ backslash',
+        "profile": {"tier": "gold", "tags": ["a", "b"]},
+        "always_null": None,
+    }
+    made = destination()
+    made.open(Mode.UPSERT, list(values))
+    results = send(made, Operation.ADD, Record("u1", values), Record("u2", dict.fromkeys(values)))
+    assert {r.outcome for r in results} == {Outcome.ACCEPTED}
+
+    types = dict(
+        query(
+            postgres_url,
+            sql.SQL(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s"
+            ),
+            schema,
+            table,
+        )
+    )
+    assert types == {
+        "key": "text",
+        "orders": "bigint",
+        "score": "double precision",
+        "lifetime_value": "numeric",
+        "vip": "boolean",
+        "joined": "timestamp with time zone",
+        "birthday": "date",
+        "name": "text",
+        "profile": "jsonb",
+        "always_null": "text",
+    }
+    primary = query(
+        postgres_url,
+        sql.SQL(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = %s::regclass AND i.indisprimary"
+        ),
+        f"{schema}.{table}",
+    )
+    assert primary == [("key",)]
+    rows = contents(postgres_url, schema, table)
+    assert rows["u1"] == tuple(values.values())
+    assert rows["u2"] == (None,) * len(values)
+
+
+def test_upsert_adds_and_changes_and_a_resend_changes_nothing(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.UPSERT, ["email", "orders"])
+    send(made, Operation.ADD, *people("a", "b", orders=1))
+    changes = [Record("b", {"email": "new@example.com", "orders": 2}), *people("c", orders=3)]
+    send(made, Operation.CHANGE, *changes)
+    assert contents(postgres_url, schema, table) == {
+        "a": ("a@example.com", 1),
+        "b": ("new@example.com", 2),
+        "c": ("c@example.com", 3),
+    }
+
+    # The engine may resend any batch after a crash, even an add batch already applied.
+    again = destination()
+    again.open(Mode.UPSERT, ["email", "orders"])
+    send(again, Operation.CHANGE, *changes)
+    results = send(again, Operation.ADD, *people("a", "b", orders=1))
+    assert {r.outcome for r in results} == {Outcome.ACCEPTED}
+    assert contents(postgres_url, schema, table) == {
+        "a": ("a@example.com", 1),
+        "b": ("b@example.com", 1),
+        "c": ("c@example.com", 3),
+    }
+
+
+def test_upsert_never_removes(destination: Factory) -> None:
+    made = destination()
+    made.open(Mode.UPSERT, ["email"])
+    with pytest.raises(InternalError, match="removals in upsert mode"):
+        made.send(Batch(Operation.REMOVE, people("a")))
+
+
+def test_duplicate_keys_in_a_batch_keep_the_last(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.UPSERT, ["email"])
+    records = [
+        Record("a", {"email": "first"}),
+        Record("b", {"email": "b"}),
+        Record("a", {"email": "last"}),
+    ]
+    results = send(made, Operation.ADD, *records)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
+    send(made, Operation.CHANGE, *records)
+    assert contents(postgres_url, schema, table) == {"a": ("last",), "b": ("b",)}
+
+
+def test_insert_adds_new_rows_and_leaves_existing_ones(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.INSERT, ["email"])
+    send(made, Operation.ADD, *people("a", "b"))
+    results = send(made, Operation.ADD, Record("b", {"email": "changed"}), *people("c"))
+    assert {r.outcome for r in results} == {Outcome.ACCEPTED}  # a resend must not fail
+    assert contents(postgres_url, schema, table) == {
+        "a": ("a@example.com",),
+        "b": ("b@example.com",),
+        "c": ("c@example.com",),
+    }
+
+
+def test_update_changes_existing_rows_and_rejects_the_others(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    seed = destination()
+    seed.open(Mode.UPSERT, ["email", "orders"])
+    send(seed, Operation.ADD, *people("a", "b", orders=1))
+
+    made = destination()
+    made.open(Mode.UPDATE, ["orders"])
+    batch = [Record("a", {"orders": 5}), Record("zz", {"orders": 9}), Record("b", {"orders": 6})]
+    for _ in range(2):  # the resend gives the same answers
+        assert outcomes(send(made, Operation.CHANGE, *batch)) == {
+            "a": (Outcome.ACCEPTED, None),
+            "zz": (Outcome.REJECTED, "no such row"),
+            "b": (Outcome.ACCEPTED, None),
+        }
+    assert contents(postgres_url, schema, table) == {
+        "a": ("a@example.com", 5),
+        "b": ("b@example.com", 6),
+    }
+
+
+def test_update_without_fields_only_checks_the_rows_exist(destination: Factory) -> None:
+    seed = destination()
+    seed.open(Mode.UPSERT, ["email"])
+    send(seed, Operation.ADD, *people("a"))
+    made = destination()
+    made.open(Mode.UPDATE, [])
+    results = send(made, Operation.ADD, Record("a", {}), Record("b", {}))
+    assert outcomes(results) == {
+        "a": (Outcome.ACCEPTED, None),
+        "b": (Outcome.REJECTED, "no such row"),
+    }
+
+
+def test_mirror_adds_changes_and_removes(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.MIRROR, ["email"])
+    send(made, Operation.ADD, *people("a", "b", "c"))
+    send(made, Operation.CHANGE, Record("a", {"email": "changed"}))
+    for _ in range(2):  # removing twice, or a row that is gone, is fine
+        results = send(made, Operation.REMOVE, *people("b", "c", "never-there"))
+        assert {r.outcome for r in results} == {Outcome.ACCEPTED}
+    assert contents(postgres_url, schema, table) == {"a": ("changed",)}
+
+
+def test_removing_from_a_table_that_does_not_exist_is_done(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.MIRROR, ["email"])
+    assert {r.outcome for r in send(made, Operation.REMOVE, *people("a"))} == {Outcome.ACCEPTED}
+    assert query(postgres_url, sql.SQL("SELECT to_regclass(%s)"), f"{schema}.{table}") == [(None,)]
+
+
+def test_bad_rows_are_rejected_with_the_reason_and_the_rest_land(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.UPSERT, ["email", "orders", "birthday"])
+    send(
+        made,
+        Operation.ADD,
+        Record("seed", {"email": "s", "orders": 1, "birthday": date(2000, 1, 1)}),
+    )
+
+    good = [Record(f"g{i}", {"email": f"g{i}", "orders": i, "birthday": None}) for i in range(40)]
+    bad: dict[str, dict[str, Any]] = {
+        "text-in-bigint": {"email": "x", "orders": "lots", "birthday": None},
+        "too-big": {"email": "x", "orders": 2**70, "birthday": None},
+        "not-a-date": {"email": "x", "orders": 1, "birthday": "2026-02-30"},
+        "unadaptable": {"email": object(), "orders": 1, "birthday": None},
+    }
+    records = good[:10] + [Record(k, v) for k, v in bad.items()] + good[10:]
+    results = outcomes(send(made, Operation.ADD, *records))
+
+    assert {k for k, (outcome, _) in results.items() if outcome is Outcome.REJECTED} == set(bad)
+    assert 'invalid input syntax for type bigint: "lots"' in str(results["text-in-bigint"][1])
+    assert "(column orders)" in str(results["text-in-bigint"][1])
+    assert "out of range" in str(results["too-big"][1])
+    assert "out of range" in str(results["not-a-date"][1])
+    assert "cannot adapt type 'object'" in str(results["unadaptable"][1])
+    rows = contents(postgres_url, schema, table)
+    assert set(rows) == {"seed"} | {r.key for r in good}
+    assert rows["g7"] == ("g7", 7, None)
+
+
+def test_isolating_stops_when_most_rows_are_refused(
+    destination: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_url: str,
+    schema: str,
+    table: str,
+) -> None:
+    monkeypatch.setattr("corral.destinations.postgres._MAX_ATTEMPTS", 30)
+    made = destination()
+    made.open(Mode.UPSERT, ["orders"])
+    send(made, Operation.ADD, Record("seed", {"orders": 1}))
+    records = [Record(f"r{i}", {"orders": f"text {i}"}) for i in range(200)]
+    results = send(made, Operation.ADD, *records, Record("fine", {"orders": 2}))
+
+    reasons = [r.reason for r in results if r.outcome is Outcome.REJECTED]
+    assert len(reasons) >= 200
+    assert any(str(reason).startswith("invalid input syntax") for reason in reasons)
+    assert any(str(reason).startswith("not tried: too many rows") for reason in reasons)
+    assert "seed" in contents(postgres_url, schema, table)
+
+
+def test_constraint_violations_are_row_rejections(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    execute(
+        postgres_url,
+        sql.SQL(
+            "CREATE TABLE {} (id text PRIMARY KEY, email text NOT NULL,"
+            " age integer CHECK (age >= 0), note text DEFAULT 'kept')"
+        ).format(sql.Identifier(schema, table)),
+    )
+    made = destination(key_column="id", create_table=False)
+    made.open(Mode.UPSERT, ["email", "age"])
+    results = outcomes(
+        send(
+            made,
+            Operation.ADD,
+            Record("ok", {"email": "ok@example.com", "age": 30}),
+            Record("no-email", {"email": None, "age": 30}),
+            Record("negative", {"email": "n@example.com", "age": -1}),
+        )
+    )
+    assert results["ok"] == (Outcome.ACCEPTED, None)
+    assert results["no-email"][0] is Outcome.REJECTED
+    assert 'null value in column "email"' in str(results["no-email"][1])
+    assert "check constraint" in str(results["negative"][1])
+    assert contents(postgres_url, schema, table) == {"ok": ("ok@example.com", 30, "kept")}
+
+
+def test_a_missing_table_or_column_without_create_table_is_an_error(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination(create_table=False)
+    made.open(Mode.UPSERT, ["email"])
+    with pytest.raises(DestinationError, match="does not exist"):
+        made.send(Batch(Operation.ADD, people("a")))
+
+    execute(
+        postgres_url,
+        sql.SQL("CREATE TABLE {} (key text PRIMARY KEY)").format(sql.Identifier(schema, table)),
+    )
+    made = destination(create_table=False)
+    made.open(Mode.UPSERT, ["email"])
+    with pytest.raises(DestinationError, match="has no column email"):
+        made.send(Batch(Operation.ADD, people("a")))
+
+
+def test_create_table_adds_missing_columns(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.UPSERT, ["email"])
+    send(made, Operation.ADD, *people("a"))
+    made = destination()
+    made.open(Mode.UPSERT, ["email", "orders"])
+    send(made, Operation.ADD, *people("b", orders=2))
+    assert contents(postgres_url, schema, table) == {
+        "a": ("a@example.com", None),
+        "b": ("b@example.com", 2),
+    }
+
+
+def test_a_key_column_without_a_unique_index_is_an_error(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    execute(
+        postgres_url,
+        sql.SQL("CREATE TABLE {} (key text, email text)").format(sql.Identifier(schema, table)),
+    )
+    made = destination()
+    made.open(Mode.UPSERT, ["email"])
+    send(made, Operation.ADD, *people("a"))  # a plain INSERT needs no unique key
+    with pytest.raises(DestinationError, match="not unique") as raised:
+        made.send(Batch(Operation.CHANGE, people("a")))
+    assert raised.value.hint is not None and "primary key" in raised.value.hint
+
+
+def test_identifiers_are_quoted(destination: Factory, postgres_url: str, schema: str) -> None:
+    odd_table = 'Odd "table"; DROP TABLE x; --'
+    made = destination(table=odd_table, key_column="Customer Key")
+    made.open(Mode.MIRROR, ["e-mail", 'say "hi"', "select"])
+    records = [Record("a", {"e-mail": "a@example.com", 'say "hi"': "hi", "select": 1})]
+    send(made, Operation.ADD, *records)
+    send(made, Operation.CHANGE, *records)
+    assert contents(postgres_url, schema, odd_table) == {"a": ("a@example.com", "hi", 1)}
+    send(made, Operation.REMOVE, *records)
+    assert contents(postgres_url, schema, odd_table) == {}
+
+
+def test_concurrent_batches(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination(concurrency=4)
+    made.open(Mode.UPSERT, ["email", "n"])
+    batches = [
+        Batch(
+            Operation.ADD, [Record(f"{b}-{i}", {"email": f"{b}-{i}", "n": i}) for i in range(500)]
+        )
+        for b in range(12)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(made.send, batches + batches[:4]))  # four sent twice, at once
+    assert all(isinstance(a, list) and len(a) == 500 for a in answers)
+    assert all(r.outcome is Outcome.ACCEPTED for a in answers if isinstance(a, list) for r in a)
+    counted = query(
+        postgres_url,
+        sql.SQL("SELECT count(*), sum(n) FROM {}").format(sql.Identifier(schema, table)),
+    )
+    assert counted == [(12 * 500, 12 * sum(range(500)))]
+
+
+def test_check(destination: Factory, postgres_url: str, schema: str, table: str) -> None:
+    result = destination().check()
+    assert result.ok and "can create" in result.message
+    assert not destination(create_table=False).check().ok
+
+    execute(
+        postgres_url,
+        sql.SQL("CREATE TABLE {} (key text PRIMARY KEY)").format(sql.Identifier(schema, table)),
+    )
+    result = destination().check()
+    assert result.ok and "can write" in result.message
+
+    result = destination(schema="no_such_schema_here").check()
+    assert not result.ok and "does not exist" in result.message
+
+    result = destination(url="postgresql://nobody@127.0.0.1:1/nothing", timeout=2).check()
+    assert not result.ok and "cannot connect to 127.0.0.1:1/nothing" in result.message
+
+
+def test_an_unreachable_server_is_transient(destination: Factory) -> None:
+    made = destination(url="postgresql://nobody@127.0.0.1:1/nothing", timeout=1)
+    made.open(Mode.UPSERT, ["email"])
+    with pytest.raises(TransientDestinationError, match=re.escape("127.0.0.1:1/nothing")):
+        made.send(Batch(Operation.ADD, people("a")))
+
+
+def test_the_key_column_cannot_also_be_a_field(destination: Factory) -> None:
+    with pytest.raises(DestinationError, match="key column"):
+        destination().open(Mode.UPSERT, ["key", "email"])

@@ -7,6 +7,10 @@
     +-- WarehouseError           the warehouse refused a query or cannot be reached
     +-- DestinationError         a destination refused a request or cannot be reached
     |   +-- TransientDestinationError  it may work later (rate limits, outages, timeouts)
+    +-- AccessError              who is asking may not do this
+    |   +-- AuthenticationError      no valid session, token or password
+    |   +-- PermissionDeniedError    signed in, but without the grant the action needs
+    +-- ConflictError            the thing changed since it was read (a stale version)
     +-- ConfigurationError       Corral is set up wrongly (a missing driver, a bad URL)
     +-- InternalError            a bug in Corral itself
 
@@ -74,6 +78,22 @@ class TransientDestinationError(DestinationError):
     ):
         self.retry_after = retry_after
         super().__init__(message, where=where, hint=hint)
+
+
+class AccessError(CorralError):
+    """The caller may not do what it asked."""
+
+
+class AuthenticationError(AccessError):
+    """No valid session, API token or password."""
+
+
+class PermissionDeniedError(AccessError):
+    """The caller is known but lacks the grant the action needs."""
+
+
+class ConflictError(CorralError):
+    """An update was based on a version that is no longer current."""
 
 
 class ConfigurationError(CorralError):

@@ -305,3 +305,65 @@ def _copy_workspace(source: Path, target: Path) -> Path:
         settings.read_text().replace("duckdb:///warehouse.duckdb", f"duckdb:///{warehouse}")
     )
     return copy
+
+
+# -- syncs ---------------------------------------------------------------------------------------
+
+
+def test_sync_list_names_every_sync_with_its_destination(demo_dir: Path) -> None:
+    result = run("sync", "list", *workspace(demo_dir), "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["VIPs to CSV"] == {
+        "name": "VIPs to CSV",
+        "source": "audience VIPs",
+        "destination": "CSV exports",
+        "type": "file",
+        "mode": "mirror",
+        "schedule": "every 1 day",
+    }
+
+
+def test_sync_dry_run_plans_without_sending(demo_dir: Path) -> None:
+    csv_runs = demo_dir / "exports" / "vips-to-csv"
+    folders_before = sorted(csv_runs.iterdir())
+    result = run(
+        "sync", "run", "VIPs to CSV", *workspace(demo_dir), "--dry-run",
+        "--as-of", "2027-06-01", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["dry_run"] is True
+    counts = report["counts"]
+    # Six months later some VIPs have lapsed: the plan sees changes, nothing is sent.
+    assert counts["planned_added"] + counts["planned_changed"] + counts["planned_removed"] > 0
+    assert counts["added"] == counts["changed"] == counts["removed"] == 0
+    assert sorted(csv_runs.iterdir()) == folders_before
+
+
+def test_sync_history_and_log(demo_dir: Path) -> None:
+    run("sync", "run", "VIPs to CSV", *workspace(demo_dir))
+    result = run("sync", "runs", "vips_to_csv", *workspace(demo_dir), "--json")
+    assert result.exit_code == 0, result.output
+    history = json.loads(result.stdout)
+    assert len(history) >= 2 and history[0]["sync"] == "VIPs to CSV"
+
+    log = run("sync", "runs", "VIPs to CSV", *workspace(demo_dir), "--log", history[0]["run_id"])
+    assert log.exit_code == 0, log.output
+    assert "planned:" in log.stdout
+
+
+def test_sync_errors_name_the_problem(demo_dir: Path, tmp_path: Path) -> None:
+    unknown = run("sync", "run", "No such sync", *workspace(demo_dir))
+    assert unknown.exit_code == 2
+    assert "there is no sync 'No such sync'" in unknown.output
+
+    broken = tmp_path / "broken"
+    shutil.copytree(demo_dir, broken, ignore=shutil.ignore_patterns("warehouse.duckdb"))
+    (broken / "syncs" / "vips_to_csv.yaml").write_text(
+        "name: VIPs to CSV\naudience: VIPs\ndestination: Nowhere\nmode: mirror\n"
+        "mapping: {email: email}\n"
+    )
+    result = run("sync", "list", *workspace(broken))
+    assert result.exit_code == 2
+    assert "destination 'Nowhere', which does not exist" in result.output

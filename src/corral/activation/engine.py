@@ -36,6 +36,7 @@ from corral.activation.runs import (
     RunRecorder,
     RunReport,
     RunStatus,
+    jsonable,
 )
 from corral.activation.syncs import DestinationDefinition, SyncDefinition
 from corral.audiences import AudienceCompiler
@@ -281,7 +282,9 @@ class _Run:
     def _dry_run_samples(self) -> None:
         for operation in Operation:
             rows = self.planner.sample(operation.value, SAMPLE_ROWS)
-            self.report.samples[operation.value] = [self._row_fields(r) for r in rows]
+            self.report.samples[operation.value] = [
+                {k: jsonable(v) for k, v in self._row_fields(r).items()} for r in rows
+            ]
 
     def _guard(self) -> bool:
         counts = self.report.counts

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -82,6 +83,21 @@ class RunReport:
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         data["seconds"] = self.seconds
         return data
+
+
+def jsonable(value: Any) -> Any:
+    """A sample value as JSON can hold it: exact decimals and times as text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
 
 
 class RunRecorder(Protocol):

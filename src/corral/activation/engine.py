@@ -97,6 +97,8 @@ class SyncContext:
     as_of: datetime
     transport: httpx.BaseTransport | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Reads a stored secret by name, for `{secret: NAME}` (the studio's secrets store).
+    secrets: Callable[[str], str] | None = None
 
 
 def run_sync(
@@ -136,8 +138,14 @@ def run_sync(
     return report
 
 
-def resolve_secrets(value: Any, environ: Mapping[str, str], where: str) -> Any:
-    """Replace every `{env: NAME}` in a configuration with that environment variable."""
+def resolve_secrets(
+    value: Any,
+    environ: Mapping[str, str],
+    where: str,
+    secrets: Callable[[str], str] | None = None,
+) -> Any:
+    """Replace every `{env: NAME}` in a configuration with that environment variable, and
+    every `{secret: NAME}` with the stored secret `secrets` reads."""
     if isinstance(value, dict):
         if set(value) == {"env"}:
             variable = str(value["env"])
@@ -148,9 +156,18 @@ def resolve_secrets(value: Any, environ: Mapping[str, str], where: str) -> Any:
                     hint=f"export {variable}=... before running, or write the value in place",
                 )
             return environ[variable]
-        return {k: resolve_secrets(v, environ, f"{where} > {k}") for k, v in value.items()}
+        if set(value) == {"secret"}:
+            if secrets is None:
+                raise DefinitionError(
+                    f"the secret {value['secret']!r} is kept in the studio's secrets store, "
+                    "which this run cannot read",
+                    where=where,
+                    hint="run the sync from the studio, or use {env: NAME} instead",
+                )
+            return secrets(str(value["secret"]))
+        return {k: resolve_secrets(v, environ, f"{where} > {k}", secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_secrets(v, environ, where) for v in value]
+        return [resolve_secrets(v, environ, where, secrets) for v in value]
     return value
 
 
@@ -160,11 +177,12 @@ def open_destination(
     transport: httpx.BaseTransport | None = None,
     *,
     root: Path | None = None,
+    secrets: Callable[[str], str] | None = None,
 ) -> Destination:
     """The destination a definition describes, secrets resolved; a relative `path`
     setting (a local folder) is read from the workspace folder `root`."""
     where = f"destination {definition.name!r}"
-    config = resolve_secrets(definition.config, environ, where)
+    config = resolve_secrets(definition.config, environ, where, secrets)
     path = config.get("path")
     if root is not None and isinstance(path, str) and not Path(path).is_absolute():
         config = {**config, "path": str(root / path)}
@@ -191,6 +209,7 @@ class _Run:
             sync.name,
             schema=context.workspace.settings.planner_schema,
             dry_run=options.dry_run,
+            keep_current=sync.audience is not None,  # for the membership log
         )
         self._lock = threading.Lock()
         self._acked: list[tuple[str, str]] = []
@@ -207,6 +226,7 @@ class _Run:
             self.context.environ,
             self.context.transport,
             root=self.context.workspace.root,
+            secrets=self.context.secrets,
         )
         catalog = destination.catalog
         self._check(catalog)
@@ -353,14 +373,19 @@ class _Run:
         workers = max(1, catalog.concurrency)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="corral-send") as pool:
             running: set[Future[list[tuple[Record, RowResult]]]] = set()
-            for records in self._records(catalog, operation, batch_size):
-                running.add(pool.submit(self._send, destination, operation, records))
-                if len(running) >= workers * 2:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        pending += self._settle(future.result(), operation, attempts, 1)
-            for future in wait(running).done:
-                pending += self._settle(future.result(), operation, attempts, 1)
+            try:
+                for records in self._records(catalog, operation, batch_size):
+                    # Written before sending, so a crash before the answer leaves these keys
+                    # in doubt rather than unknown to the state (see corral.activation.planner).
+                    self.planner.intend([record.key for record in records])
+                    running.add(pool.submit(self._send, destination, operation, records))
+                    if len(running) >= workers * 2:
+                        done, running = wait(running, return_when=FIRST_COMPLETED)
+                        pending += self._settle_done(done, operation, attempts)
+            finally:
+                # Even when a batch failed hard, every batch that was answered is
+                # acknowledged before the error goes on, so nothing delivered is forgotten.
+                pending += self._settle_done(wait(running).done, operation, attempts)
 
         for attempt in range(2, self.options.max_attempts + 1):
             if not pending:
@@ -435,6 +460,25 @@ class _Run:
             if k not in answered
         ]
         return [(by_key[r.key], r) for r in [*answer, *missing] if r.key in by_key]
+
+    def _settle_done(
+        self,
+        done: set[Future[list[tuple[Record, RowResult]]]],
+        operation: Operation,
+        attempts: dict[str, int],
+    ) -> list[tuple[Record, float]]:
+        """Settle every finished batch, then raise the first batch's error, if any."""
+        retry: list[tuple[Record, float]] = []
+        failure: BaseException | None = None
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                failure = failure or error
+                continue
+            retry += self._settle(future.result(), operation, attempts, 1)
+        if failure is not None:
+            raise failure
+        return retry
 
     def _settle(
         self,

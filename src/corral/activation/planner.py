@@ -3,10 +3,12 @@
 Per sync, in Corral's own schema (default `corral_planner`), never in customer tables:
 
     <sync>_state     key, hash and fields of every row the destination accepted
-    <sync>_current   this run's source rows (key, hash, fields)
+    <sync>_current   this run's source rows (key, hash, fields), kept for the membership
+                     log of audience syncs; other syncs plan from the source query directly
     <sync>_previous  the last run's source rows, until its membership changes are logged
     <sync>_plan      rows to add, change or remove: current FULL OUTER JOIN state on key
-    <sync>_acks      keys the destination accepted in the running (or a crashed) run
+    <sync>_acks      keys the destination accepted in the running (or a crashed) run,
+                     and keys whose batch is on its way (op `sending`)
     <sync>_rejected  rows the destination rejected in the last run, with reasons
     membership_log   enter and exit events of every audience sync, shared
 
@@ -15,6 +17,14 @@ accepted keys to `acks` as they come back, and finally folds `acks` into `state`
 fold is idempotent, so a run that dies anywhere leaves a state that the next run first
 completes from the surviving acks: nothing accepted is sent again unless its ack was
 lost with the process, and then the destination's idempotent modes absorb the resend.
+
+Keys are also recorded just before their batch is sent. A key sent by a run that died
+before the answer came is in doubt: the destination may hold it or not. The recovering
+fold drops its hash from the state (a row the dead run was adding joins the state with
+the hash `MAYBE_ADDED`), so the next plan sends it again if it is still in the source,
+or removes it if it left; without that, a row added and never acknowledged would stay at
+the destination after leaving the audience, and a change would stick after its source
+went back to the delivered value.
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "corral_planner"
 SEQ = "__seq"
+SENDING = "sending"  # the op of an acks row written before its key's batch is sent
+MAYBE_ADDED = ""  # the hash of a row a dead run may have added; no MD5 is empty
 
 _ACKS = pa.schema([(KEY, pa.string()), (OP, pa.string()), (SEQ, pa.int64())])
 _REJECTED = pa.schema(
@@ -88,11 +100,15 @@ class Planner:
         *,
         schema: str = DEFAULT_SCHEMA,
         dry_run: bool = False,
+        keep_current: bool = True,
     ):
         self.warehouse = warehouse
         self.sync = sync
         self.schema = schema
         self.dry_run = dry_run
+        # Writing every source row to `current` costs more than the diff itself, and only
+        # the membership log (current against previous) reads it after the plan.
+        self.keep_current = keep_current
         prefix = sync_slug(sync)
         # A dry run plans into tables of its own, so it disturbs nothing a real run reads.
         run = f"{prefix}_dry" if dry_run else prefix
@@ -125,30 +141,36 @@ class Planner:
                 self.warehouse.create_table(table, schema.empty_table())
         if not self.dry_run and self._count(self.acks) and self._exists(self.plan_table):
             logger.info("sync %r: completing the state from a run that stopped early", self.sync)
-            self.fold()
+            self.fold(recovering=True)
             return True
         return False
 
     # -- planning -----------------------------------------------------------------------------
 
     def plan(self, source: exp.Select, fields: Sequence[Field]) -> PlanCounts:
-        """Build `current` from the source query and `plan` from current against state."""
-        if self.dry_run:
+        """Build `plan` from the source rows against state (through `current` if kept)."""
+        if self.dry_run or not self.keep_current:
             self.warehouse.drop_table(self.current)
         elif self._exists(self.current):
             self.warehouse.drop_table(self.previous)
             self._rename(self.current, self.previous)
-        self.warehouse.execute(_create_as(self.current, source))
-        state = self._ensure_state(fields)
+        if self.keep_current:
+            self.warehouse.execute(_create_as(self.current, source))
+            rows: exp.Expr = self.current.to_expression()
+        else:
+            rows = exp.Subquery(this=source.copy())
+        state = self._ensure_state(fields, rows)
 
         columns = [KEY, HASH, *(f.column for f in fields)]
         c, s = "c", "s"
         added = exp.Is(this=column(KEY, s), expression=exp.Null())
         removed = exp.Is(this=column(KEY, c), expression=exp.Null())
+        maybe_added = exp.EQ(this=column(HASH, s), expression=literal(MAYBE_ADDED))
         operation = exp.Case(
             ifs=[
                 exp.If(this=added.copy(), true=literal("add")),
                 exp.If(this=removed.copy(), true=literal("remove")),
+                exp.If(this=maybe_added, true=literal("add")),
             ],
             default=literal("change"),
         )
@@ -166,7 +188,7 @@ class Planner:
                 exp.alias_(operation, OP, quoted=True),
                 *(exp.alias_(side(name), name, quoted=True) for name in columns),
             )
-            .from_(self.current.to_expression().as_(c, quoted=True))
+            .from_(exp.alias_(rows, c, table=True, quoted=True))
             .join(
                 state.to_expression().as_(s, quoted=True),
                 on=exp.EQ(this=column(KEY, c), expression=column(KEY, s)),
@@ -179,18 +201,26 @@ class Planner:
         return self.counts()
 
     def counts(self) -> PlanCounts:
+        """What the plan holds; `members` is counted from `current` when it is kept."""
         by_op = self.warehouse.query(
             exp.select(column(OP), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
             .from_(self.plan_table.to_expression())
             .group_by(column(OP))
         ).to_pylist()
         found = {row[OP]: int(row["n"]) for row in by_op}
+        added, removed = found.get("add", 0), found.get("remove", 0)
+        delivered_before = self._count(self.state)
+        if self.keep_current:
+            members = self._count(self.current)
+        else:
+            # Keys are unique on both sides of the diff: every delivered row stays or goes.
+            members = delivered_before - removed + added
         return PlanCounts(
-            added=found.get("add", 0),
+            added=added,
             changed=found.get("change", 0),
-            removed=found.get("remove", 0),
-            members=self._count(self.current),
-            delivered_before=self._count(self.state),
+            removed=removed,
+            members=members,
+            delivered_before=delivered_before,
         )
 
     def rows(self, operation: str, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -229,9 +259,22 @@ class Planner:
         )
         self.warehouse.append(self.acks, data)
 
-    def fold(self) -> None:
-        """Move acknowledged rows into the state; safe to repeat after any interruption."""
-        acked = exp.select(column(KEY)).from_(self.acks.to_expression())
+    def intend(self, keys: Sequence[str]) -> None:
+        """Record keys about to be sent: if the run dies before their answer, they are in doubt."""
+        self.acknowledge(keys, [SENDING] * len(keys), 0)
+
+    def fold(self, *, recovering: bool = False) -> None:
+        """Move acknowledged rows into the state; safe to repeat after any interruption.
+
+        When `recovering` from a run that died, keys sent and never answered are in doubt
+        (see the module docstring). A run that ends normally has every batch answered: its
+        unanswered keys were rejected, and the next plan has them again anyway.
+        """
+        acked = (
+            exp.select(column(KEY))
+            .from_(self.acks.to_expression())
+            .where(exp.NEQ(this=column(OP), expression=literal(SENDING)))
+        )
         delivered = (
             exp.select(exp.Star())
             .from_(self.plan_table.to_expression())
@@ -248,19 +291,17 @@ class Planner:
         kept_from_plan = exp.select(*(column(c) for c in state_columns)).from_(
             exp.Subquery(this=delivered, alias=exp.TableAlias(this=exp.to_identifier("d")))
         )
-        if self._rebuild_on_fold:
-            untouched = (
-                exp.select(*(column(c) for c in state_columns))
-                .from_(self.state.to_expression())
-                .where(
-                    exp.Not(this=exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())))
-                )
+        doubted = self._doubted(acked) if recovering else None
+        if doubted is not None:
+            # Every key in acks is either acknowledged or in doubt: none stays untouched.
+            every_key = exp.select(column(KEY)).from_(self.acks.to_expression())
+            self._rebuild_state(
+                state_columns,
+                every_key,
+                [kept_from_plan, *self._doubted_rows(state_columns, doubted)],
             )
-            self.warehouse.execute(
-                _create_as(self.state_next, exp.union(untouched, kept_from_plan, distinct=False))
-            )
-            self.warehouse.drop_table(self.state)
-            self._rename(self.state_next, self.state)
+        elif self._rebuild_on_fold:
+            self._rebuild_state(state_columns, acked, [kept_from_plan])
         else:
             self.warehouse.execute(
                 exp.delete(
@@ -276,6 +317,82 @@ class Planner:
                 )
             )
         self._reset(self.acks, _ACKS)
+
+    def _doubted(self, acked: exp.Select) -> exp.Select | None:
+        """The keys sent and never acknowledged, or None when there are none."""
+        doubted = (
+            exp.select(column(KEY))
+            .from_(self.acks.to_expression())
+            .where(
+                conjunction(
+                    [
+                        exp.EQ(this=column(OP), expression=literal(SENDING)),
+                        exp.Not(
+                            this=exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy()))
+                        ),
+                    ]
+                )
+            )
+        )
+        found = self.warehouse.query(doubted.copy().limit(1))
+        return doubted if found.num_rows else None
+
+    def _doubted_rows(self, state_columns: list[str], doubted: exp.Select) -> list[exp.Select]:
+        """State rows for keys in doubt: delivered rows lose their hash (a maybe-added one
+        keeps its mark), and rows the dead run was adding come from the plan, maybe added."""
+        in_doubt = exp.In(this=column(KEY), query=exp.Subquery(this=doubted.copy()))
+        was_maybe_added = exp.EQ(this=column(HASH), expression=literal(MAYBE_ADDED))
+        unknown_hash = exp.Case(
+            ifs=[exp.If(this=was_maybe_added, true=literal(MAYBE_ADDED))],
+            default=exp.cast(exp.Null(), exp.DataType.Type.TEXT),
+        )
+
+        def with_hash(value: exp.Expr) -> list[exp.Expr]:
+            return [
+                exp.alias_(value.copy(), HASH, quoted=True) if c == HASH else column(c)
+                for c in state_columns
+            ]
+
+        delivered = (
+            exp.select(*with_hash(unknown_hash))
+            .from_(self.state.to_expression())
+            .where(in_doubt.copy())
+        )
+        in_state = exp.select(column(KEY)).from_(self.state.to_expression())
+        adding = (
+            exp.select(*with_hash(literal(MAYBE_ADDED)))
+            .from_(self.plan_table.to_expression())
+            .where(
+                conjunction(
+                    [
+                        exp.EQ(this=column(OP), expression=literal("add")),
+                        in_doubt.copy(),
+                        exp.Not(this=exp.In(this=column(KEY), query=exp.Subquery(this=in_state))),
+                    ]
+                )
+            )
+        )
+        return [delivered, adding]
+
+    def _rebuild_state(
+        self, state_columns: list[str], replaced: exp.Select, rows: list[exp.Select]
+    ) -> None:
+        """Write the state anew: its rows whose key is not in `replaced`, then `rows`.
+
+        Built beside the state and renamed over it; `prepare` finishes or redoes a rebuild
+        that was interrupted."""
+        untouched = (
+            exp.select(*(column(c) for c in state_columns))
+            .from_(self.state.to_expression())
+            .where(exp.Not(this=exp.In(this=column(KEY), query=exp.Subquery(this=replaced))))
+        )
+        union: exp.Query = untouched
+        for part in rows:
+            union = exp.union(union, part, distinct=False)
+        self.warehouse.drop_table(self.state_next)
+        self.warehouse.execute(_create_as(self.state_next, union))
+        self.warehouse.drop_table(self.state)
+        self._rename(self.state_next, self.state)
 
     # -- rejections and the membership log ----------------------------------------------------
 
@@ -366,11 +483,14 @@ class Planner:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _ensure_state(self, fields: Sequence[Field]) -> TableRef:
+    def _ensure_state(self, fields: Sequence[Field], rows: exp.Expr) -> TableRef:
         """The state to plan against, created empty on the first run and migrated when
-        the mapping changed (a dry run migrates a copy and leaves the real state alone)."""
+        the mapping changed (a dry run migrates a copy and leaves the real state alone).
+
+        `rows` is this run's source rows: the `current` table or the source query."""
         wanted = [KEY, HASH, *(f.column for f in fields)]
-        shape = exp.select(*(column(c) for c in wanted)).from_(self.current.to_expression())
+        source = exp.alias_(rows.copy(), "r", table=True, quoted=True)
+        shape = exp.select(*(column(c) for c in wanted)).from_(source)
         empty = shape.where(exp.EQ(this=literal(1), expression=literal(0)))
         if not self._exists(self.state):
             self.warehouse.execute(_create_as(self.state, empty))

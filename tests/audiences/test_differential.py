@@ -1005,9 +1005,23 @@ def check_sweep(
     dataset: Dataset, warehouse: Warehouse, schema: Schema, *, stride: int = 1, batch: int = 60
 ) -> None:
     """Every `stride`-th audience of the sweep, `batch` per query (one UNION ALL)."""
+    everything = sweep_audiences(dataset.seed)
+    check_batches(dataset, warehouse, schema, everything, sweep_members(dataset), stride, batch)
+
+
+def check_batches(
+    dataset: Dataset,
+    warehouse: Warehouse,
+    schema: Schema,
+    everything: list[AudienceDefinition],
+    members: list[set[Any]],
+    stride: int = 1,
+    batch: int = 60,
+) -> None:
+    """Every `stride`-th audience, `batch` per query (one UNION ALL), against `members`."""
     compiler = dataset.compiler(schema)
-    chosen = range(0, len(sweep_audiences(dataset.seed)), stride)
-    audiences = {i: sweep_audiences(dataset.seed)[i] for i in chosen}
+    chosen = range(0, len(everything), stride)
+    audiences = {i: everything[i] for i in chosen}
     queries = {i: compiler.members(a) for i, a in audiences.items()}
     got: dict[int, set[Any]] = {i: set() for i in audiences}
     for start in range(0, len(chosen), batch):
@@ -1019,7 +1033,7 @@ def check_sweep(
         ]
         for row in warehouse.query(exp.union(*labelled, distinct=False)).to_pylist():
             got[row["sweep"]].add(row["user_id"])
-    expected = sweep_members(dataset)
+    expected = members
     wrong = [
         disagreement(dataset, warehouse, audiences[i], queries[i], expected[i], got[i])
         for i in chosen
@@ -1038,6 +1052,56 @@ def sweep_audiences(seed: int) -> list[AudienceDefinition]:
 @functools.cache
 def sweep_members(dataset: Dataset) -> list[set[Any]]:
     return [dataset.members(a) for a in sweep_audiences(dataset.seed)]
+
+
+@functools.cache
+def shared_audiences(seed: int) -> list[AudienceDefinition]:
+    """Pairs of sweep conditions that aggregate over one relation path.
+
+    The compiler computes such aggregates in one shared table joined to the parent row
+    (`corral.audiences.shared`), so every pair is tried under each top-level match and
+    negation: a parent without related rows, or whose rows all fail one condition's
+    filters, must still compare as the value over no rows.
+    """
+    schema = DATASETS[seed].schema
+    by_path: dict[str, list[Any]] = {}
+    for audience in sweep_audiences(seed):
+        condition = audience.conditions[0]
+        path = _aggregated_path(schema, condition)
+        if path is not None:
+            by_path.setdefault(path, []).append(condition)
+    combinations = [("all", False), ("any", False), ("all", True), ("any", True)]
+    found: list[AudienceDefinition] = []
+    for path in sorted(by_path):
+        conditions = by_path[path]
+        for i, condition in enumerate(conditions):
+            partner = conditions[(7 * i + 1) % len(conditions)]
+            match, negate = combinations[i % len(combinations)]
+            found.append(
+                AudienceDefinition(
+                    name=f"shared {len(found)}", match=match, negate=negate,
+                    conditions=(condition, partner),
+                )
+            )  # fmt: skip
+    return found
+
+
+def _aggregated_path(schema: Schema, condition: Any) -> str | None:
+    """The relation a condition aggregates over, or None when it does not aggregate."""
+    if isinstance(condition, RelationCondition) and condition.operator is not None:
+        return condition.relation
+    if isinstance(condition, EventCondition) and condition.operator is not None:
+        return condition.model or "events"
+    if isinstance(condition, TraitCondition):
+        trait = schema.trait(condition.trait)
+        if trait.kind == "aggregate" and trait.aggregate not in ("list", "most_frequent"):
+            return trait.relation
+    return None
+
+
+@functools.cache
+def shared_members(dataset: Dataset) -> list[set[Any]]:
+    return [dataset.members(a) for a in shared_audiences(dataset.seed)]
 
 
 def disagreement(
@@ -1117,6 +1181,36 @@ def test_spark_sweep(spark_warehouse: Warehouse, spark_schemas: dict[int, Schema
     # small batches: Spark plans every union member's joins as broadcasts held at once.
     seed = SPARK_SEEDS[-1]
     check_sweep(DATASETS[seed], spark_warehouse, spark_schemas[seed], stride=8, batch=15)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_duckdb_shared_aggregates(seed: int, duckdb_warehouse: Warehouse) -> None:
+    dataset = DATASETS[seed]
+    schema = load(duckdb_warehouse, dataset)
+    audiences = shared_audiences(seed)
+    check_batches(dataset, duckdb_warehouse, schema, audiences, shared_members(dataset))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("seed", SEEDS)
+def test_postgres_shared_aggregates(
+    seed: int, postgres_warehouse: Warehouse, postgres_schemas: dict[int, Schema]
+) -> None:
+    dataset = DATASETS[seed]
+    audiences = shared_audiences(seed)
+    check_batches(
+        dataset, postgres_warehouse, postgres_schemas[seed], audiences, shared_members(dataset)
+    )
+
+
+@pytest.mark.spark
+def test_spark_shared_aggregates(
+    spark_warehouse: Warehouse, spark_schemas: dict[int, Schema]
+) -> None:
+    seed = SPARK_SEEDS[-1]
+    dataset, audiences = DATASETS[seed], shared_audiences(seed)
+    schema = spark_schemas[seed]
+    check_batches(dataset, spark_warehouse, schema, audiences, shared_members(dataset), 4, 15)
 
 
 def test_the_datasets_reach_the_edges() -> None:

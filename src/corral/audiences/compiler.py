@@ -7,7 +7,14 @@ The query selects the parent model's primary key of every member:
 Each condition becomes a two-valued predicate on the row of the model it is written
 against; conditions over related rows become EXISTS / NOT EXISTS subqueries, with the
 aggregated forms grouped in an uncorrelated derived table so that every engine plans a
-hash semi- or anti-join. See `docs/semantics.md` for what each construct means.
+hash semi- or anti-join. Where an audience aggregates one relation path from the parent
+more than once, those aggregates are computed together in one grouped table LEFT JOINed
+to the parent row (`corral.audiences.shared`), and their conditions compare its columns:
+
+    SELECT p.<primary key> FROM <parent> AS p LEFT JOIN (<aggregates>) AS a ON ...
+    WHERE <predicate>
+
+See `docs/semantics.md` for what each construct means.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlglot
 from sqlglot import exp
@@ -34,6 +41,7 @@ from corral.audiences.conditions import (
     SequenceCondition,
     TraitCondition,
 )
+from corral.audiences.shared import SHAREABLE, Join, SharedPath, Sharing, has_subquery
 from corral.audiences.traits import TraitCompiler
 from corral.errors import (
     AudienceCycleError,
@@ -49,6 +57,7 @@ from corral.sql.dialects import sqlglot_dialect
 
 KEY = "__key"
 VALUE = "__value"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ class AudienceCompiler:
     source_dialect: str = "duckdb"
     _aliases: itertools.count[int] = field(default_factory=itertools.count, repr=False)
     _stack: list[str] = field(default_factory=list, repr=False)
+    _sharing: Sharing | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.as_of = tw.local_as_of(self.as_of, self.time_zone)
@@ -86,11 +96,38 @@ class AudienceCompiler:
 
     def members(self, audience: AudienceDefinition) -> exp.Select:
         """SELECT the primary key of every member of `audience`."""
-        parent = self.schema.parent
         alias = self.alias("p")
-        where = self.audience_predicate(audience, alias)
-        key = column(parent.primary_key, alias)
-        return exp.select(key).from_(self.source(parent, alias)).where(where)
+        where, joins = self.shared(alias, lambda: self.audience_predicate(audience, alias))
+        key = column(self.schema.parent.primary_key, alias)
+        return self.from_parent(exp.select(key), alias, joins).where(where)
+
+    def shared(self, alias: str, build: Callable[[], T]) -> tuple[T, tuple[Join, ...]]:
+        """`build()` (predicates on the parent row `alias`) with shared aggregates.
+
+        `build` runs twice: first to find every aggregate over each relation path, then
+        to compile with the paths that have several of them read from one joined table.
+        The predicates hold only on the parent LEFT JOINed to the returned joins
+        (`from_parent`).
+        """
+        outer, self._sharing = self._sharing, Sharing(alias)
+        start = next(self._aliases)
+        try:
+            build()
+            self._sharing.collecting = False
+            # The second pass numbers its aliases as the first did, so an audience without
+            # shared aggregates compiles to the same SQL as without sharing. Shared tables
+            # were named in the first pass with prefixes of their own (`a`, `g`).
+            self._aliases = itertools.count(start)
+            return build(), self._sharing.joins()
+        finally:
+            self._sharing = outer
+
+    def from_parent(self, select: exp.Select, alias: str, joins: tuple[Join, ...]) -> exp.Select:
+        """`select` FROM the parent model aliased `alias`, LEFT JOIN each of `joins`."""
+        query = select.from_(self.source(self.schema.parent, alias))
+        for join in joins:
+            query = query.join(join.source.copy(), on=join.on.copy(), join_type="LEFT")
+        return query
 
     def audience_predicate(self, audience: AudienceDefinition, alias: str) -> exp.Expr:
         """The predicate that holds for a parent row (aliased `alias`) that is a member."""
@@ -129,9 +166,9 @@ class AudienceCompiler:
         query = sqlglot.parse_one(definition.sql, dialect=sqlglot_dialect(self.source_dialect))
         return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias, True)))
 
-    def rows(self, relation: Relation, source_alias: str) -> Rows:
+    def rows(self, relation: Relation, source_alias: str, *, prefix: str = "r") -> Rows:
         """The rows at the end of a relation, joined hop by hop, not yet correlated."""
-        aliases = [self.alias("r") for _ in relation.hops]
+        aliases = [self.alias(prefix) for _ in relation.hops]
         first = relation.hops[0]
         first_model = self.schema.model(first.target)
         select = exp.select().from_(self.source(first_model, aliases[0]))
@@ -242,9 +279,21 @@ class AudienceCompiler:
         extra: list[Any],
         where: str,
     ) -> exp.Expr:
+        def filters_of(rows: Rows) -> list[exp.Expr]:
+            found = [f(rows.alias) for f in extra]
+            return found + self.row_filters(rows, node.where, node.within, where)
+
+        if node.operator is not None:
+            aggregate = node.aggregate or Aggregate(function="count")
+            shared = self.shared_measure(relation, alias, aggregate, filters_of, where)
+            if shared is not None:
+                value_sql, value_type = shared
+                return compare(
+                    value_sql, value_type, node.operator, node.value, as_of=self.as_of, where=where
+                )
+
         rows = self.rows(relation, alias)
-        filters = [f(rows.alias) for f in extra]
-        filters += self.row_filters(rows, node.where, node.within, where)
+        filters = filters_of(rows)
         if node.operator is None:
             probe = rows.select.select(exp.Literal.number(1), append=False)
             probe = probe.where(conjunction([self.correlate(rows, alias), *filters]))
@@ -253,6 +302,43 @@ class AudienceCompiler:
         aggregate = node.aggregate or Aggregate(function="count")
         measure = self.aggregate_measure(aggregate, rows, where)
         return self.compare_measure(rows, filters, measure, node.operator, node.value, alias, where)
+
+    def shared_measure(
+        self,
+        relation: Relation,
+        alias: str,
+        aggregate: Aggregate,
+        filters_of: Callable[[Rows], list[exp.Expr]],
+        where: str,
+    ) -> tuple[exp.Expr, ColumnType] | None:
+        """An aggregate's value read from the shared table of its path, with its type.
+
+        None when it is not shared: outside `shared`, in its first pass, on a row other
+        than the parent's, for a path with one aggregate, or when the filters hold a
+        subquery (Spark refuses correlated subqueries inside an aggregate).
+        """
+        sharing = self._sharing
+        if sharing is None or alias != sharing.alias or aggregate.function not in SHAREABLE:
+            return None
+        path = sharing.paths.get(relation.hops)
+        if path is None:
+            if not sharing.collecting:
+                return None
+            path = SharedPath(self.rows(relation, alias, prefix="g"), self.alias("a"))
+            sharing.paths[relation.hops] = path
+        filters = filters_of(path.rows)
+        if has_subquery(filters):
+            return None
+
+        _, value_type, empty = self.aggregate_measure(aggregate, path.rows, where)
+        counted = aggregate.function == "count" or aggregate.column is None
+        value = None if counted else column(aggregate.column or "", path.rows.alias)
+        measure = path.measure(
+            aggregate.function, value, filters, value_type, empty, register=sharing.collecting
+        )
+        if measure is None or not sharing.is_shared(path):
+            return None
+        return path.value(measure), value_type
 
     def row_filters(
         self, rows: Rows, where_group: Group | None, within: Any, where: str

@@ -12,7 +12,8 @@ from typing import Literal
 from sqlglot import exp
 
 from corral.audiences.compiler import KEY, VALUE
-from corral.audiences.plan import Join, Plan, derived
+from corral.audiences.plan import Plan, derived
+from corral.audiences.shared import Join
 from corral.errors import DefinitionError, UnknownReferenceError
 from corral.schema.model import ColumnType, Privacy, TraitDefinition
 from corral.schema.resolved import Schema

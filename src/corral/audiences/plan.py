@@ -1,7 +1,8 @@
 """What every preview query starts from: the audience compiled once, and a clock.
 
-`Plan` holds the audience's predicate on parent rows and its blocks' predicates, and
-builds the members query that counts, breakdowns and samples select from. `Clock` times
+`Plan` holds the audience's predicate on parent rows and its blocks' predicates, the
+tables of shared aggregates they read (LEFT JOINed to the parent row), and builds the
+members query that counts, breakdowns and samples select from. `Clock` times
 each step of a preview and the part of it spent inside `Warehouse.query`.
 """
 
@@ -18,6 +19,7 @@ from sqlglot import exp
 
 from corral.audiences.compiler import AudienceCompiler
 from corral.audiences.conditions import AudienceDefinition, Group
+from corral.audiences.shared import Join
 from corral.schema.resolved import Schema
 from corral.sql.build import column
 from corral.warehouse.base import Warehouse
@@ -41,7 +43,10 @@ class Timing:
 
 @dataclass(frozen=True)
 class Plan:
-    """The audience compiled once: its predicate on parent rows aliased `alias`, and blocks."""
+    """The audience compiled once: its predicate on parent rows aliased `alias`, and blocks.
+
+    Both hold only on the parent row joined to `joins` (see `from_parent`).
+    """
 
     compiler: AudienceCompiler
     schema: Schema
@@ -49,36 +54,39 @@ class Plan:
     predicate: exp.Expr
     blocks: tuple[exp.Expr, ...]
     combine: Group
+    joins: tuple[Join, ...] = ()
 
     @classmethod
     def build(
         cls, compiler: AudienceCompiler, audience: AudienceDefinition, *, with_blocks: bool
     ) -> Plan:
         alias_ = compiler.alias("p")
-        predicate = compiler.audience_predicate(audience, alias_)
-        blocks = compiler.block_predicates(audience, alias_) if with_blocks else []
-        return cls(compiler, compiler.schema, alias_, predicate, tuple(blocks), audience.root)
 
-    def source(self) -> exp.Expr:
-        return self.compiler.source(self.schema.parent, self.alias)
+        def build() -> tuple[exp.Expr, list[exp.Expr]]:
+            predicate = compiler.audience_predicate(audience, alias_)
+            blocks = compiler.block_predicates(audience, alias_) if with_blocks else []
+            return predicate, blocks
+
+        (predicate, blocks), joins = compiler.shared(alias_, build)
+        return cls(
+            compiler, compiler.schema, alias_, predicate, tuple(blocks), audience.root, joins
+        )
+
+    def from_parent(self, select: exp.Select) -> exp.Select:
+        """`select` FROM the parent row joined to the shared aggregates the predicates read."""
+        return self.compiler.from_parent(select, self.alias, self.joins)
 
     def members(self) -> exp.Select:
         """The primary key of every member: the same query as `AudienceCompiler.members`."""
         key = column(self.schema.parent.primary_key, self.alias)
-        return exp.select(key).from_(self.source(), copy=False).where(self.predicate.copy())
+        return self.from_parent(exp.select(key)).where(self.predicate.copy())
 
     def members_from(self, select: exp.Select, joins: Sequence[Join] = ()) -> exp.Select:
         """`select` FROM the parent, LEFT JOIN each of `joins`, WHERE the row is a member."""
-        query = select.from_(self.source())
+        query = self.from_parent(select)
         for join in joins:
             query = query.join(join.source, on=join.on, join_type="LEFT")
         return query.where(self.predicate.copy(), copy=False)
-
-
-@dataclass(frozen=True)
-class Join:
-    source: exp.Expr
-    on: exp.Expr
 
 
 class Clock:

@@ -222,7 +222,7 @@ def _count_with_flags(plan: Plan, clock: Clock) -> tuple[int, int, list[int]]:
     flags_of = list(plan.blocks) or [plan.predicate]
     x = plan.compiler.alias("x")
     inner = exp.select(*[alias(_as_flag(p.copy()), f"__f{i}") for i, p in enumerate(flags_of)])
-    inner = inner.from_(plan.source())
+    inner = plan.from_parent(inner)
     flags: list[exp.Expr] = [
         exp.EQ(this=column(f"__f{i}", x), expression=exp.Literal.number(1))
         for i in range(len(flags_of))
@@ -248,8 +248,11 @@ def _count_with_union(plan: Plan, clock: Clock) -> tuple[int, int, list[int]]:
         branch = exp.select(
             alias(exp.Literal.number(index), "__branch"),
             alias(exp.Count(this=exp.Star()), "__n"),
-        ).from_(plan.source())
-        branches.append(branch if predicate is None else branch.where(predicate.copy()))
+        )
+        if predicate is None:
+            branches.append(plan.compiler.from_parent(branch, plan.alias, ()))
+        else:
+            branches.append(plan.from_parent(branch).where(predicate.copy()))
     union: exp.Query = branches[0]
     for branch in branches[1:]:
         union = exp.union(union, branch, distinct=False)

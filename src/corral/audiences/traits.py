@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from corral.audiences.comparisons import NULL_OPERATORS, compare
+from corral.audiences.comparisons import NULL_OPERATORS, compare, holds_for_missing
 from corral.audiences.conditions import Aggregate, TraitCondition, parse_group
+from corral.audiences.shared import SHAREABLE
 from corral.errors import DefinitionError
 from corral.schema.model import ColumnType, TraitDefinition
-from corral.sql.build import column, conjunction
+from corral.sql.build import column, conjunction, negation
 from corral.sql.dialects import sqlglot_dialect
 
 if TYPE_CHECKING:
@@ -66,6 +67,17 @@ class TraitCompiler:
             self.value_type(trait, where)  # the column exists
             exists = self._exists_row(trait, alias, where, _has_value(trait))
             return exists if node.operator == "is_not_null" else exp.not_(exists)
+        if trait.aggregate in ("first", "last"):
+            found = self._shared_first(trait, node, alias, where)
+            if found is not None:
+                return found
+        shared = self._shared(trait, alias, where)
+        if shared is not None:
+            value_sql, value_type = shared
+            as_of = self.compiler.as_of
+            return compare(
+                value_sql, value_type, node.operator, node.value, as_of=as_of, where=where
+            )
         values = self.values(trait, where)
         return self.compiler.measured_comparison(
             values.query, len(values.source_keys), values.source_keys, alias,
@@ -118,6 +130,22 @@ class TraitCompiler:
 
     # -- pieces --------------------------------------------------------------------------------
 
+    def _shared(
+        self, trait: TraitDefinition, alias: str, where: str
+    ) -> tuple[exp.Expr, ColumnType] | None:
+        """The trait's value from the audience's shared aggregates, if they hold it."""
+        if trait.kind != "aggregate" or trait.aggregate not in SHAREABLE:
+            return None
+        assert trait.relation is not None
+        relation = self.schema.relation(self.schema.parent.name, trait.relation, where=where)
+        group = parse_group(trait.where) if trait.where else None
+        aggregate = Aggregate(function=trait.aggregate, column=trait.column)  # type: ignore[arg-type]
+
+        def filters_of(rows: Rows) -> list[exp.Expr]:
+            return self.compiler.row_filters(rows, group, None, where)
+
+        return self.compiler.shared_measure(relation, alias, aggregate, filters_of, where)
+
     def _rows(self, trait: TraitDefinition, where: str) -> tuple[Rows, list[exp.Expr]]:
         assert trait.relation is not None
         relation = self.schema.relation(self.schema.parent.name, trait.relation, where=where)
@@ -131,32 +159,105 @@ class TraitCompiler:
     ) -> TraitValues:  # fmt: skip
         """first / last: the value on the earliest or latest row by `order_by`."""
         assert trait.column is not None
-        order_name = trait.order_by or rows.model.definition.time_column
-        if order_name is None:
-            raise DefinitionError(
-                f"'{trait.aggregate}' needs an order: model {rows.model.name!r} has no time column",
-                where=where,
-                hint="set 'order_by' on the trait, or a timestamp on the model",
-            )
+        order_name = _order_name(trait, rows, where)
         value_type = rows.model.column_type(trait.column, where=where)
         order = column(order_name, rows.alias)
-        rows.model.column_type(order_name, where=where)
-        tiebreak = column(rows.model.primary_key, rows.alias)
         descending = trait.aggregate == "last"
+
+        # The first (last) order per parent, then the rows at that order: ranking only
+        # those (ties, by primary key) is cheaper than ranking every related row.
+        bounds = self._order_bounds(trait, order_name, descending, where)
+        b = self.compiler.alias("b")
+        on = conjunction([
+            *[exp.EQ(this=column(f"{KEY}{i}", b), expression=k.copy())
+              for i, k in enumerate(rows.keys)],
+            exp.EQ(this=column("__order", b), expression=order),
+        ])  # fmt: skip
+        tiebreak = column(rows.model.primary_key, rows.alias)
         rank = exp.Window(
             this=exp.RowNumber(),
             partition_by=[k.copy() for k in rows.keys],
-            order=exp.Order(expressions=[
-                exp.Ordered(this=order, desc=descending, nulls_first=False),
-                exp.Ordered(this=tiebreak, desc=descending, nulls_first=False),
-            ]),
-        )  # fmt: skip
-        not_null = exp.not_(exp.Is(this=order.copy(), expression=exp.null()))
-        inner = rows.select.select(
+            order=exp.Order(expressions=[exp.Ordered(this=tiebreak, desc=descending)]),
+        )
+        inner = rows.select.join(_derived(bounds, b), on=on).select(
             *keys, exp.alias_(column(trait.column, rows.alias), VALUE, quoted=True),
             exp.alias_(rank, "__rank", quoted=True), append=False,
-        ).where(conjunction([*filters, not_null]))  # fmt: skip
-        return self._first_ranked(inner, rows, value_type)
+        )  # fmt: skip
+        return self._first_ranked(_filtered(inner, filters), rows, value_type)
+
+    def _shared_first(
+        self, trait: TraitDefinition, node: TraitCondition, alias: str, where: str
+    ) -> exp.Expr | None:
+        """first / last, when the audience's shared table holds each parent's first order.
+
+        The condition then looks at the related rows at that order only, correlated to
+        the parent row, so the engine looks up just the parents that reach it (Win-back
+        at 1M users: 1.8 times the hand-written time with a grouped lookup of every
+        parent, about the same time as by hand this way). A row tied on the order with a
+        smaller (for `last`, larger) primary key is not the first.
+        """
+        assert trait.column is not None and trait.relation is not None
+        relation = self.schema.relation(self.schema.parent.name, trait.relation, where=where)
+        rows, filters = self._rows(trait, where)
+        order_name = _order_name(trait, rows, where)
+        descending = trait.aggregate == "last"
+        group = parse_group(trait.where) if trait.where else None
+        bound = self.compiler.shared_measure(
+            relation, alias,
+            Aggregate(function="max" if descending else "min", column=order_name),
+            lambda shared_rows: self.compiler.row_filters(shared_rows, group, None, where),
+            where,
+        )  # fmt: skip
+        if bound is None:
+            return None
+
+        tie = self._earlier_tie(trait, rows, order_name, descending, where)
+        first = [self.compiler.correlate(rows, alias), *filters]
+        first += [exp.EQ(this=column(order_name, rows.alias), expression=bound[0]), exp.not_(tie)]
+
+        value_type = rows.model.column_type(trait.column, where=where)
+        value = column(trait.column, rows.alias)
+        as_of = self.compiler.as_of
+        test = compare(value, value_type, node.operator, node.value, as_of=as_of, where=where)
+        missing = holds_for_missing(node.operator, node.value, None, value_type)
+        probe = rows.select.select(exp.Literal.number(1), append=False)
+        if missing:
+            return exp.not_(exp.Exists(this=probe.where(conjunction([*first, negation(test)]))))
+        return exp.Exists(this=probe.where(conjunction([*first, test])))
+
+    def _earlier_tie(
+        self, trait: TraitDefinition, rows: Rows, order_name: str, descending: bool, where: str
+    ) -> exp.Exists:
+        """EXISTS a row of the same parent passing the filters, at the same order as the row
+        of `rows` and before it by primary key (after it, for `last`)."""
+        ties, filters = self._rows(trait, where)
+        key = rows.model.primary_key
+        before = exp.GT if descending else exp.LT
+        same_parent = [
+            exp.EQ(this=t.copy(), expression=r.copy())
+            for t, r in zip(ties.keys, rows.keys, strict=True)
+        ]
+        same_order = exp.EQ(
+            this=column(order_name, ties.alias), expression=column(order_name, rows.alias)
+        )
+        earlier = before(this=column(key, ties.alias), expression=column(key, rows.alias))
+        probe = ties.select.select(exp.Literal.number(1), append=False)
+        return exp.Exists(
+            this=probe.where(conjunction([*same_parent, *filters, same_order, earlier]))
+        )
+
+    def _order_bounds(
+        self, trait: TraitDefinition, order_name: str, descending: bool, where: str
+    ) -> exp.Select:
+        """Per parent key, the smallest (largest) `order_name` of a row passing the filters."""
+        rows, filters = self._rows(trait, where)
+        extreme = exp.Max if descending else exp.Min
+        bound = extreme(this=column(order_name, rows.alias))
+        query = rows.select.select(
+            *[exp.alias_(k.copy(), f"{KEY}{i}", quoted=True) for i, k in enumerate(rows.keys)],
+            exp.alias_(bound, "__order", quoted=True), append=False,
+        )  # fmt: skip
+        return _filtered(query, filters).group_by(*[k.copy() for k in rows.keys])
 
     def _most_frequent(
         self, trait: TraitDefinition, rows: Rows, filters: list[exp.Expr],
@@ -290,6 +391,19 @@ class TraitCompiler:
                 hint="add 'type:' (string, integer, decimal, float, boolean, date or timestamp)",
             )
         return trait.type
+
+
+def _order_name(trait: TraitDefinition, rows: Rows, where: str) -> str:
+    """The column that orders a first / last trait's rows, checked."""
+    order_name = trait.order_by or rows.model.definition.time_column
+    if order_name is None:
+        raise DefinitionError(
+            f"'{trait.aggregate}' needs an order: model {rows.model.name!r} has no time column",
+            where=where,
+            hint="set 'order_by' on the trait, or a timestamp on the model",
+        )
+    rows.model.column_type(order_name, where=where)
+    return order_name
 
 
 def _has_value(trait: TraitDefinition) -> Callable[[Rows], exp.Expr]:

@@ -1,63 +1,48 @@
 SELECT
   "p0"."user_id"
 FROM "users" AS "p0"
+LEFT JOIN (
+  SELECT
+    "g2"."user_id" AS "__key0",
+    COUNT(*) AS "__v0",
+    SUM(
+      CASE
+        WHEN NOT "g2"."purchased_at" IS NULL
+        AND (
+          "g2"."purchased_at" > CAST('2025-12-01 00:00:00' AS TIMESTAMP)
+          AND "g2"."purchased_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
+        )
+        THEN "g2"."amount"
+      END
+    ) AS "__v1"
+  FROM "purchases" AS "g2"
+  GROUP BY
+    "g2"."user_id"
+) AS "a3"
+  ON "a3"."__key0" = "p0"."user_id"
 WHERE
   (
     (
       (
-        EXISTS(
-          SELECT
-            1
-          FROM (
-            SELECT
-              "r1"."user_id" AS "__key0",
-              COUNT(*) AS "__value"
-            FROM "purchases" AS "r1"
-            GROUP BY
-              "r1"."user_id"
-          ) AS "m2"
-          WHERE
-            "m2"."__key0" = "p0"."user_id"
-            AND (
-              NOT "m2"."__value" IS NULL AND (
-                "m2"."__value" >= 5
-              )
-            )
+        (
+          NOT COALESCE("a3"."__v0", 0) IS NULL AND (
+            COALESCE("a3"."__v0", 0) >= 5
+          )
         )
-        OR EXISTS(
-          SELECT
-            1
-          FROM (
-            SELECT
-              "r3"."user_id" AS "__key0",
-              COALESCE(SUM("r3"."amount"), 0) AS "__value"
-            FROM "purchases" AS "r3"
-            WHERE
-              NOT "r3"."purchased_at" IS NULL
-              AND (
-                "r3"."purchased_at" > CAST('2025-12-01 00:00:00' AS TIMESTAMP)
-                AND "r3"."purchased_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
-              )
-            GROUP BY
-              "r3"."user_id"
-          ) AS "m4"
-          WHERE
-            "m4"."__key0" = "p0"."user_id"
-            AND (
-              NOT "m4"."__value" IS NULL AND (
-                "m4"."__value" >= 1000
-              )
-            )
+        OR (
+          NOT COALESCE("a3"."__v1", 0) IS NULL AND (
+            COALESCE("a3"."__v1", 0) >= 1000
+          )
         )
       )
       AND EXISTS(
         SELECT
           1
-        FROM "purchases" AS "r5"
-        JOIN "products" AS "r6"
-          ON "r6"."product_id" = "r5"."product_id"
+        FROM "purchases" AS "r1"
+        JOIN "products" AS "r2"
+          ON "r2"."product_id" = "r1"."product_id"
         WHERE
-          "r5"."user_id" = "p0"."user_id" AND NOT "r6"."category" IS NULL
+          "r1"."user_id" = "p0"."user_id" AND NOT "r2"."category" IS NULL
       )
     )
     AND NOT EXISTS(
@@ -71,18 +56,18 @@ WHERE
           granted,
           updated_at
         FROM consents
-      ) AS "r7"
+      ) AS "r3"
       WHERE
-        "r7"."user_id" = "p0"."user_id"
+        "r3"."user_id" = "p0"."user_id"
         AND (
           (
-            NOT "r7"."purpose" IS NULL AND (
-              LOWER("r7"."purpose") = 'email'
+            NOT "r3"."purpose" IS NULL AND (
+              LOWER("r3"."purpose") = 'email'
             )
           )
           AND (
-            NOT "r7"."granted" IS NULL AND (
-              "r7"."granted" = TRUE
+            NOT "r3"."granted" IS NULL AND (
+              "r3"."granted" = TRUE
             )
           )
         )

@@ -1,73 +1,62 @@
 SELECT
   "p0"."user_id"
 FROM "users" AS "p0"
+LEFT JOIN (
+  SELECT
+    "g2"."user_id" AS "__key0",
+    MAX("g2"."purchased_at") AS "__v0",
+    COUNT(*) AS "__v1",
+    MIN("g2"."purchased_at") AS "__v2",
+    SUM(
+      CASE
+        WHEN NOT "g2"."purchased_at" IS NULL
+        AND (
+          "g2"."purchased_at" > CAST('2025-12-01 00:00:00' AS TIMESTAMP)
+          AND "g2"."purchased_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
+        )
+        THEN "g2"."amount"
+      END
+    ) AS "__v3"
+  FROM "purchases" AS "g2"
+  GROUP BY
+    "g2"."user_id"
+) AS "a3"
+  ON "a3"."__key0" = "p0"."user_id"
 WHERE
   (
     (
-      EXISTS(
-        SELECT
-          1
-        FROM (
-          SELECT
-            "r1"."user_id" AS "__key0",
-            MAX("r1"."purchased_at") AS "__value"
-          FROM "purchases" AS "r1"
-          GROUP BY
-            "r1"."user_id"
-        ) AS "m2"
-        WHERE
-          "m2"."__key0" = "p0"."user_id"
-          AND (
-            NOT "m2"."__value" IS NULL
-            AND (
-              "m2"."__value" < CAST('2026-06-04 00:00:00' AS TIMESTAMP)
-            )
-          )
+      (
+        NOT "a3"."__v0" IS NULL
+        AND (
+          "a3"."__v0" < CAST('2026-06-04 00:00:00' AS TIMESTAMP)
+        )
       )
       OR (
-        EXISTS(
-          SELECT
-            1
-          FROM (
-            SELECT
-              "r3"."user_id" AS "__key0",
-              COUNT(*) AS "__value"
-            FROM "purchases" AS "r3"
-            GROUP BY
-              "r3"."user_id"
-          ) AS "m4"
-          WHERE
-            "m4"."__key0" = "p0"."user_id"
-            AND (
-              NOT "m4"."__value" IS NULL AND (
-                "m4"."__value" BETWEEN 1 AND 2
-              )
-            )
+        (
+          NOT COALESCE("a3"."__v1", 0) IS NULL
+          AND (
+            COALESCE("a3"."__v1", 0) BETWEEN 1 AND 2
+          )
         )
         AND EXISTS(
           SELECT
             1
-          FROM (
-            SELECT
-              "t6"."__key0" AS "__key0",
-              "t6"."__value" AS "__value"
-            FROM (
-              SELECT
-                "r5"."user_id" AS "__key0",
-                "r5"."channel" AS "__value",
-                ROW_NUMBER() OVER (PARTITION BY "r5"."user_id" ORDER BY "r5"."purchased_at" ASC, "r5"."order_id" ASC) AS "__rank"
-              FROM "purchases" AS "r5"
-              WHERE
-                NOT "r5"."purchased_at" IS NULL
-            ) AS "t6"
-            WHERE
-              "t6"."__rank" = 1
-          ) AS "m7"
+          FROM "purchases" AS "r1"
           WHERE
-            "m7"."__key0" = "p0"."user_id"
+            "r1"."user_id" = "p0"."user_id"
+            AND "r1"."purchased_at" = "a3"."__v2"
+            AND NOT EXISTS(
+              SELECT
+                1
+              FROM "purchases" AS "r2"
+              WHERE
+                "r2"."user_id" = "r1"."user_id"
+                AND "r2"."purchased_at" = "r1"."purchased_at"
+                AND "r2"."order_id" < "r1"."order_id"
+            )
             AND (
-              NOT "m7"."__value" IS NULL AND (
-                LOWER("m7"."__value") = 'store'
+              NOT "r1"."channel" IS NULL AND (
+                LOWER("r1"."channel") = 'store'
               )
             )
         )
@@ -76,59 +65,25 @@ WHERE
     AND NOT (
       (
         (
-          EXISTS(
-            SELECT
-              1
-            FROM (
-              SELECT
-                "r8"."user_id" AS "__key0",
-                COUNT(*) AS "__value"
-              FROM "purchases" AS "r8"
-              GROUP BY
-                "r8"."user_id"
-            ) AS "m9"
-            WHERE
-              "m9"."__key0" = "p0"."user_id"
-              AND (
-                NOT "m9"."__value" IS NULL AND (
-                  "m9"."__value" >= 5
-                )
-              )
+          (
+            NOT COALESCE("a3"."__v1", 0) IS NULL AND (
+              COALESCE("a3"."__v1", 0) >= 5
+            )
           )
-          OR EXISTS(
-            SELECT
-              1
-            FROM (
-              SELECT
-                "r10"."user_id" AS "__key0",
-                COALESCE(SUM("r10"."amount"), 0) AS "__value"
-              FROM "purchases" AS "r10"
-              WHERE
-                NOT "r10"."purchased_at" IS NULL
-                AND (
-                  "r10"."purchased_at" > CAST('2025-12-01 00:00:00' AS TIMESTAMP)
-                  AND "r10"."purchased_at" <= CAST('2026-12-01 00:00:00' AS TIMESTAMP)
-                )
-              GROUP BY
-                "r10"."user_id"
-            ) AS "m11"
-            WHERE
-              "m11"."__key0" = "p0"."user_id"
-              AND (
-                NOT "m11"."__value" IS NULL AND (
-                  "m11"."__value" >= 1000
-                )
-              )
+          OR (
+            NOT COALESCE("a3"."__v3", 0) IS NULL AND (
+              COALESCE("a3"."__v3", 0) >= 1000
+            )
           )
         )
         AND EXISTS(
           SELECT
             1
-          FROM "purchases" AS "r12"
-          JOIN "products" AS "r13"
-            ON "r13"."product_id" = "r12"."product_id"
+          FROM "purchases" AS "r3"
+          JOIN "products" AS "r4"
+            ON "r4"."product_id" = "r3"."product_id"
           WHERE
-            "r12"."user_id" = "p0"."user_id" AND NOT "r13"."category" IS NULL
+            "r3"."user_id" = "p0"."user_id" AND NOT "r4"."category" IS NULL
         )
       )
     )
@@ -155,14 +110,14 @@ WHERE
     AND NOT EXISTS(
       SELECT
         1
-      FROM "purchases" AS "r14"
-      JOIN "products" AS "r15"
-        ON "r15"."product_id" = "r14"."product_id"
+      FROM "purchases" AS "r5"
+      JOIN "products" AS "r6"
+        ON "r6"."product_id" = "r5"."product_id"
       WHERE
-        "r14"."user_id" = "p0"."user_id"
+        "r5"."user_id" = "p0"."user_id"
         AND (
-          NOT "r15"."category" IS NULL AND (
-            LOWER("r15"."category") IN ('grocery')
+          NOT "r6"."category" IS NULL AND (
+            LOWER("r6"."category") IN ('grocery')
           )
         )
     )

@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
-#   make demo   build the demo warehouse and preview every demo audience
-#   make test   lint, type-check and run the whole test suite
+#   make demo   build the demo warehouse, preview every demo audience, run the demo syncs,
+#               then serve the studio at http://127.0.0.1:8000 with a printed login
+#   make test   lint, type-check, build the studio and run every test (Python and web app)
 # uv is installed into .tools/ when it is not on the PATH; it never downloads a Python.
 
 PYTHON ?= python3
@@ -24,8 +25,8 @@ setup: .venv/.synced
 	$(UV) sync --frozen $(EXTRAS)
 	touch $@
 
-demo: setup
-	$(VENV)/corral demo $(DEMO_ARGS)
+demo: setup studio
+	$(VENV)/corral demo --serve $(DEMO_ARGS)
 
 lint: setup
 	$(VENV)/ruff format --check src tests bench
@@ -39,7 +40,8 @@ format: setup
 typecheck: setup
 	$(VENV)/mypy
 
-test: lint
+test: lint studio
+	cd frontend && $(NPM) test
 	$(VENV)/pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -68,8 +70,13 @@ endif
 
 studio: $(STUDIO_INDEX)
 
-$(STUDIO_INDEX): $(STUDIO_SOURCES) | $(NODE_DEP)
+NODE_MODULES := frontend/node_modules/.package-lock.json
+
+$(NODE_MODULES): frontend/package.json frontend/package-lock.json | $(NODE_DEP)
 	cd frontend && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+$(STUDIO_INDEX): $(STUDIO_SOURCES) $(NODE_MODULES)
 	cd frontend && $(NPM) run build
 	touch $@
 

@@ -10,7 +10,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from corral.cli.main import app
+from corral.governance import Governance
 from corral.sql import ALL_DIALECTS, parse_one
+from corral.store import Store
+from corral.workspace import load_workspace
 from tests.helpers.demo_schema import demo_workspace as packaged_workspace
 
 USERS = 2_000
@@ -367,3 +370,30 @@ def test_sync_errors_name_the_problem(demo_dir: Path, tmp_path: Path) -> None:
     result = run("sync", "list", *workspace(broken))
     assert result.exit_code == 2
     assert "destination 'Nowhere', which does not exist" in result.output
+
+
+def test_sync_run_reads_secrets_the_studio_stored(demo_dir: Path, tmp_path: Path) -> None:
+    """A destination setting `{secret: NAME}` resolves from the metadata store's encrypted
+    secrets when the CLI runs the sync, as it does in the studio."""
+    copy = tmp_path / "with-secret"
+    shutil.copytree(demo_dir, copy)
+    target = tmp_path / "secret-exports"
+    store = Store(load_workspace(copy).metadata_url())
+    store.upgrade()
+    Governance(store, workspace=copy).secrets.put("export_folder", str(target))
+    store.close()
+    (copy / "destinations" / "hidden.yaml").write_text(
+        "name: Hidden exports\ntype: file\nconfig:\n  path: {secret: export_folder}\n"
+        "  format: csv\n"
+    )
+    (copy / "syncs" / "vips_hidden.yaml").write_text(
+        "name: VIPs to hidden\naudience: VIPs\ndestination: Hidden exports\nmode: mirror\n"
+        "mapping: {email: email}\n"
+    )
+
+    result = run("sync", "run", "VIPs to hidden", *workspace(copy), "--json")
+
+    assert result.exit_code == 0, result.output
+    added = json.loads(result.stdout)["counts"]["added"]
+    written = list(target.glob("*/*/added-*.csv"))
+    assert added > 0 and written

@@ -33,6 +33,7 @@ from corral.cli.common import (
     out,
     resolve_as_of,
 )
+from corral.cli.serve import HostOption, PortOption, serve_demo
 from corral.cli.sync import run_with_progress
 from corral.demo import generate_warehouse
 from corral.workspace import Workspace, load_workspace
@@ -51,8 +52,14 @@ def demo(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild the warehouse and rewrite the YAML files.")
     ] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the studio on it, with a demo admin.")
+    ] = False,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
 ) -> None:
-    """Build a demo warehouse and workspace, then preview every demo audience."""
+    """Build a demo warehouse and workspace, preview every demo audience, run the demo
+    syncs; with --serve, then serve the studio."""
     directory.mkdir(parents=True, exist_ok=True)
     console = out()
     built = _reusable(directory, users, seed) if not force else None
@@ -79,6 +86,8 @@ def demo(
     reports = [run_with_progress(workspace, name, options=RunOptions()) for name in workspace.syncs]
     console.print(output.runs_table(reports, title="Demo syncs (each run sends what changed)"))
     output.print_lines(console, _next_steps(directory))
+    if serve:
+        serve_demo(directory, host, port)
 
 
 # -- the warehouse -----------------------------------------------------------------------------
@@ -208,5 +217,7 @@ def _next_steps(directory: Path) -> list[str]:
         f"  {corral} sync list{flag}",
         f"  {corral} sync run 'VIPs to CSV'{flag} --dry-run",
         f"  {corral} sync status{flag}",
+        f"  {corral} demo --serve{'' if directory == DEFAULT_WORKSPACE else f' --dir {directory}'}"
+        "   (the studio at http://127.0.0.1:8000)",
         "  (add --debug to any command to see the SQL it runs and its timings)",
     ]

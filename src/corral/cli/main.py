@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from corral.cli import audience, demo, schema, sync
+from corral.cli import audience, demo, schema, serve, sync
 from corral.cli.common import configure_logging
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.add_typer(audience.app, name="audience")
 app.add_typer(schema.app, name="schema")
 app.add_typer(sync.app, name="sync")
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 @app.callback()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from corral.activation.schedules import followers
 from corral.activation.syncs import SyncDefinition
 from corral.activation.worker import Executor, RunRequest, SyncSource
 from corral.errors import DefinitionError
+from corral.governance import Governance
 from corral.schema import bind_schema
 from corral.store.recorder import StoreRecorder
 from corral.store.records import Trigger
@@ -61,13 +62,20 @@ def execute(
     options: RunOptions | None = None,
     as_of: datetime | None = None,
     transport: httpx.BaseTransport | None = None,
+    secrets: Callable[[str], str] | None = None,
 ) -> RunReport:
-    """Run `sync` as the recorded run `run_id`, against the workspace's warehouse."""
+    """Run `sync` as the recorded run `run_id`, against the workspace's warehouse.
+
+    `secrets` reads the `{secret: NAME}` values of destination settings (see
+    `stored_secrets`).
+    """
     warehouse = connect(workspace.warehouse_url())
     try:
         schema = bind_schema(workspace.schema, warehouse)
         moment = as_of or workspace.settings.as_of or datetime.now(UTC)
-        context = SyncContext(workspace, warehouse, schema, moment, transport=transport)
+        context = SyncContext(
+            workspace, warehouse, schema, moment, transport=transport, secrets=secrets
+        )
         return run_sync(context, sync, options=options, recorder=recorder, run_id=run_id)
     finally:
         warehouse.close()
@@ -102,9 +110,22 @@ def run_now(
     recorders: list[RunRecorder] = [StoreRecorder(store, run_id)]
     if recorder is not None:
         recorders.append(recorder)
-    report = execute(workspace, sync, run_id, Fanout(recorders), options=options, as_of=as_of)
+    report = execute(
+        workspace,
+        sync,
+        run_id,
+        Fanout(recorders),
+        options=options,
+        as_of=as_of,
+        secrets=stored_secrets(workspace, store),
+    )
     store.finish(report, followers=() if report.dry_run else followers(workspace.syncs, sync))
     return report
+
+
+def stored_secrets(workspace: Workspace, store: Store) -> Callable[[str], str]:
+    """Reads secrets the studio stored (encrypted with the workspace's key) by name."""
+    return Governance(store, workspace=workspace.root).secrets.get
 
 
 def worker_executor(root: Path) -> tuple[Executor, SyncSource]:
@@ -125,12 +146,17 @@ def worker_executor(root: Path) -> tuple[Executor, SyncSource]:
                 f"attempt {request.attempt}: an earlier worker stopped; resuming from the "
                 "warehouse state",
             )
-        return execute(
-            workspace,
-            request.sync,
-            request.run_id,
-            request.recorder,
-            options=RunOptions(dry_run=request.dry_run),
-        )
+        store = open_store(workspace)
+        try:
+            return execute(
+                workspace,
+                request.sync,
+                request.run_id,
+                request.recorder,
+                options=RunOptions(dry_run=request.dry_run),
+                secrets=stored_secrets(workspace, store),
+            )
+        finally:
+            store.close()
 
     return executor, syncs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import corral.governance.models  # noqa: F401  (registers the governance tables on Base)
 from corral.store.models import VERSION_TABLE, Base
 
 

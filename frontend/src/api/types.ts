@@ -181,6 +181,7 @@ export interface Version {
 }
 
 export interface Block {
+  /** The top-level condition's position, counting from 1. */
   index: number;
   description: string;
   size: number;

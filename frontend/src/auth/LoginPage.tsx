@@ -18,9 +18,10 @@ export function LoginPage() {
     mutationFn: (values: { email: string; password: string }) => api.auth.login(values.email.trim(), values.password),
     meta: { quiet: true },
     onSuccess: async () => {
-      queryClient.clear();
-      await queryClient.fetchQuery({ queryKey: keys.me, queryFn: api.auth.me });
-      queryClient.invalidateQueries({ queryKey: keys.me });
+      // Forget what an earlier session loaded, but keep the `me` query itself: <RequireLogin>
+      // observes it, and would keep showing this form if it were removed and fetched anew.
+      queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== keys.me[0] });
+      await queryClient.refetchQueries({ queryKey: keys.me });
     },
   });
   const failure = login.error ? errorText(login.error) : null;

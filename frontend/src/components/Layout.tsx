@@ -36,7 +36,8 @@ export function Layout() {
   const logout = useMutation({
     mutationFn: api.auth.logout,
     onSettled: () => {
-      queryClient.clear();
+      // Keep the `me` query that <RequireLogin> observes (see LoginPage), and empty it.
+      queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== keys.me[0] });
       queryClient.setQueryData(keys.me, null);
     },
   });

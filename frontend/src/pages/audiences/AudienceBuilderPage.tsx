@@ -126,7 +126,7 @@ function Builder(props: { name: string | null; saved: Saved | null; parent: stri
       setDraft((d) => ({ ...d, root: change(d.root) }));
     const blockSizes = new Map<string, number>();
     for (const block of live.data?.blocks ?? []) {
-      const node = draft.root.conditions[block.index];
+      const node = draft.root.conditions[block.index - 1]; // blocks count from 1
       if (node) blockSizes.set(node.id, block.size);
     }
     return {

@@ -38,7 +38,12 @@ export function SyncPage() {
   const [tab, setTab] = useState<string | null>("runs");
   const [openRun, setOpenRun] = useState<string | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const sync = useQuery({ queryKey: keys.sync(name), queryFn: () => api.syncs.get(name) });
+  const sync = useQuery({
+    queryKey: keys.sync(name),
+    queryFn: () => api.syncs.get(name),
+    // Its "Last run" badge follows a run until it ends, as the run history does.
+    refetchInterval: (query) => (ACTIVE.has(query.state.data?.data.latest_run?.status ?? "") ? 1500 : false),
+  });
   const runs = useQuery({
     queryKey: keys.runs(name),
     queryFn: () => api.syncs.runs(name),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,6 +154,33 @@ def test_an_audience_without_conditions_holds_every_parent_row(demo: Demo) -> No
     result = demo.preview(AudienceDefinition(name="everyone"))
     assert result.size == result.parent_rows == DEMO_USERS
     assert result.blocks == ()
+
+
+def test_time_waiting_for_a_busy_warehouse_is_reported_as_queued(demo_workspace: Path) -> None:
+    """With every query slot taken, the preview waits inside the warehouse adapter; the
+    wait is warehouse time, and the timings say how much of it was queueing."""
+    workspace = load_workspace(demo_workspace)
+    warehouse = DuckDBWarehouse(
+        str(demo_workspace / "warehouse.duckdb"), read_only=True, max_queries=1
+    )
+    schema = bind_schema(workspace.schema, warehouse)
+    results: list[Preview] = []
+    audience = workspace.audiences["VIPs"]
+    waiter = threading.Thread(
+        target=lambda: results.append(
+            preview(audience, schema, warehouse, audiences=workspace.audiences, as_of=DEMO_AS_OF)
+        )
+    )
+    with warehouse._slots:  # another caller holds the only slot for 300 ms
+        waiter.start()
+        time.sleep(0.3)
+    waiter.join()
+    warehouse.close()
+
+    (counted,) = [t for t in results[0].timings if t.step.startswith("size")]
+    assert 250 <= counted.queued_ms <= counted.warehouse_ms
+    assert all(t.queued_ms == 0 for t in results[0].timings if t is not counted)
+    assert results[0].to_dict()["timings"][1]["queued_ms"] == round(counted.queued_ms, 2)
 
 
 def test_blocks_can_be_skipped(demo: Demo) -> None:

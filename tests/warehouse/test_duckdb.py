@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 from sqlglot import exp
 
-from corral.errors import WarehouseError
-from corral.warehouse import DuckDBWarehouse, TableRef
+from corral.errors import ConfigurationError, WarehouseError
+from corral.warehouse import DuckDBWarehouse, TableRef, connect
 from tests.warehouse.conformance import WarehouseConformance
 
 
@@ -75,3 +79,51 @@ def test_an_unfinished_stream_does_not_block_other_queries(
 
     assert duckdb_warehouse.query(numbers).num_rows == 100
     stream.close()
+
+
+def _running_at_once(warehouse: DuckDBWarehouse, calls: int) -> int:
+    """The most queries inside DuckDB at the same moment, over `calls` threads querying at
+    once (each query is held open for 50 ms once it has its cursor)."""
+    running, most = 0, 0
+    lock = threading.Lock()
+    open_cursor = warehouse._thread_cursor
+
+    @contextmanager
+    def held(sql: str) -> Iterator[Any]:
+        nonlocal running, most
+        with open_cursor(sql) as cursor:
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.05)
+            with lock:
+                running -= 1
+            yield cursor
+
+    warehouse._thread_cursor = held  # type: ignore[method-assign]
+    one = exp.select(exp.Literal.number(1).as_("one"))
+    threads = [threading.Thread(target=warehouse.query, args=(one,)) for _ in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return most
+
+
+def test_at_most_max_queries_run_at_once_and_the_rest_wait_their_turn() -> None:
+    assert _running_at_once(DuckDBWarehouse(max_queries=2), calls=8) == 2
+    assert _running_at_once(DuckDBWarehouse(max_queries=8), calls=8) > 2
+
+
+def test_max_queries_defaults_to_duckdbs_threads_and_comes_from_the_url() -> None:
+    threads = DuckDBWarehouse()._connection.sql("SELECT current_setting('threads')").fetchall()
+    assert DuckDBWarehouse().max_queries == int(threads[0][0])
+    warehouse = connect("duckdb://:memory:?max_queries=3")
+    assert isinstance(warehouse, DuckDBWarehouse) and warehouse.max_queries == 3
+
+
+def test_a_max_queries_that_is_not_a_positive_number_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"max_queries='many'.*not a whole number"):
+        connect("duckdb://:memory:?max_queries=many")
+    with pytest.raises(ConfigurationError, match="max_queries must be at least 1"):
+        connect("duckdb://:memory:?max_queries=0")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -30,11 +30,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Timing:
-    """One step of a preview: its wall time, and the part spent in the warehouse."""
+    """One step of a preview: its wall time, and the part spent in the warehouse, of which
+    `queued_ms` waiting for the warehouse to take the query (a busy embedded DuckDB admits
+    a few queries at a time, see corral.warehouse.duckdb)."""
 
     step: str
     total_ms: float
     warehouse_ms: float
+    queued_ms: float = 0.0
 
     @property
     def corral_ms(self) -> float:
@@ -96,23 +99,29 @@ class Clock:
         self.warehouse = warehouse
         self.timings: list[Timing] = []
         self._in_warehouse = 0.0
+        self._queued = 0.0
+        # Adapters that queue queries themselves say how long the calling thread waited.
+        self._queued_seconds: Callable[[], float] = getattr(
+            warehouse, "queued_seconds", lambda: 0.0
+        )
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        started, self._in_warehouse = time.perf_counter(), 0.0
+        started, self._in_warehouse, self._queued = time.perf_counter(), 0.0, 0.0
         yield
         total = (time.perf_counter() - started) * 1000
-        self.timings.append(Timing(name, total, self._in_warehouse * 1000))
+        self.timings.append(Timing(name, total, self._in_warehouse * 1000, self._queued * 1000))
         logger.debug(
             "preview %s: %.1f ms (warehouse %.1f ms)", name, total, self._in_warehouse * 1000
         )
 
     def query(self, statement: exp.Expr) -> pa.Table:
-        started = time.perf_counter()
+        started, queued = time.perf_counter(), self._queued_seconds()
         try:
             return self.warehouse.query(statement)
         finally:
             self._in_warehouse += time.perf_counter() - started
+            self._queued += self._queued_seconds() - queued
 
 
 def derived(query: exp.Query, name: str) -> exp.Subquery:

@@ -413,5 +413,6 @@ def _timing_dict(timing: Timing) -> dict[str, Any]:
         "step": timing.step,
         "total_ms": round(timing.total_ms, 2),
         "warehouse_ms": round(timing.warehouse_ms, 2),
+        "queued_ms": round(timing.queued_ms, 2),
         "corral_ms": round(timing.corral_ms, 2),
     }

@@ -6,7 +6,7 @@
 
 URL forms accepted by `connect`:
 
-    duckdb:///path/to/file.duckdb  duckdb://:memory:  (?read_only=true)
+    duckdb:///path/to/file.duckdb  duckdb://:memory:  (?read_only=true&max_queries=4)
     postgresql://user:password@host:5432/db  (also postgres://; greenplum://... for Greenplum)
     spark://local  spark://local[4]  spark://master-host:7077
     databricks://token:<access token>@<host>/<http path>?catalog=..&schema=..
@@ -97,7 +97,17 @@ def _duckdb(url: str) -> Warehouse:
     rest, _, query = url.split("://", 1)[1].partition("?")
     params = dict(parse_qsl(query))
     read_only = params.get("read_only", "false").lower() in ("1", "true", "yes")
-    return DuckDBWarehouse(rest or ":memory:", read_only=read_only)
+    max_queries = params.get("max_queries")
+    if max_queries is not None and not max_queries.isdigit():
+        raise ConfigurationError(
+            f"max_queries={max_queries!r} in {redact(url)!r} is not a whole number",
+            hint="write, for example, ?max_queries=4, or leave it out",
+        )
+    return DuckDBWarehouse(
+        rest or ":memory:",
+        read_only=read_only,
+        max_queries=int(max_queries) if max_queries is not None else None,
+    )
 
 
 def _postgres(url: str) -> Warehouse:

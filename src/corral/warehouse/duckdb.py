@@ -4,6 +4,12 @@ One database connection is opened per warehouse; each calling thread gets its ow
 on it (DuckDB cursors are cheap connections to the same database), so previews from many
 threads run at once without paying for a connection each. Sessions run in UTC.
 
+Like a hosted warehouse's concurrency slots, at most `max_queries` reads (`query`) run at
+once (by default as many as DuckDB has threads); the others wait their turn inside
+`query`. DuckDB already spreads each query over every thread, so twenty queries at once on
+two cores only make each slower, hold twenty sets of hash tables in memory, and starve
+the process's other threads (the studio's HTTP server) of CPU.
+
 >>> from sqlglot import exp
 >>> warehouse = DuckDBWarehouse()
 >>> warehouse.query(exp.select(exp.Literal.number(1).as_("one"))).to_pylist()
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +29,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from corral.errors import ConfigurationError
 from corral.sql import render
 from corral.warehouse._common import (
     columns_statement,
@@ -50,24 +58,46 @@ class DuckDBWarehouse:
 
     dialect = "duckdb"
 
-    def __init__(self, path: str = ":memory:", *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str = ":memory:", *, read_only: bool = False, max_queries: int | None = None
+    ) -> None:
         self.path = path
         self.read_only = read_only
         with _errors(f"open {path}"):
             self._connection = duckdb.connect(path, read_only=read_only)
             # Cursors opened later inherit global settings; TimeZone needs ICU, loaded by now.
             self._connection.execute("SET GLOBAL TimeZone = 'UTC'")
+            (threads,) = self._connection.execute("SELECT current_setting('threads')").fetchall()
+        self.max_queries = int(threads[0]) if max_queries is None else max_queries
+        if self.max_queries < 1:
+            raise ConfigurationError(
+                f"max_queries must be at least 1 for the DuckDB warehouse {path}, "
+                f"not {self.max_queries}",
+                hint="leave it out to run as many queries at once as DuckDB has threads",
+            )
+        self._slots = threading.BoundedSemaphore(self.max_queries)
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"DuckDBWarehouse({self.path!r}, read_only={self.read_only})"
+        return (
+            f"DuckDBWarehouse({self.path!r}, read_only={self.read_only}, "
+            f"max_queries={self.max_queries})"
+        )
 
     def query(self, statement: exp.Expr) -> pa.Table:
         sql = render(statement, self.dialect)
-        with self._thread_cursor(sql) as cursor:
-            return cursor.sql(sql).to_arrow_table()
+        asked = time.perf_counter()
+        with self._slots:
+            self._local.queued = self.queued_seconds() + time.perf_counter() - asked
+            with self._thread_cursor(sql) as cursor:
+                return cursor.sql(sql).to_arrow_table()
+
+    def queued_seconds(self) -> float:
+        """How long the calling thread has waited, in all, for a free query slot."""
+        queued: float = getattr(self._local, "queued", 0.0)
+        return queued
 
     def stream(self, statement: exp.Expr, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
         sql = render(statement, self.dialect)

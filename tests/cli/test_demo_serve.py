@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -9,14 +10,18 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from corral.activation.syncs import IntervalSchedule
+from tests.helpers.demo import build_demo_workspace
 from tests.helpers.demo_schema import demo_workspace as packaged_workspace
 
 USERS = 2_000
 START_TIMEOUT_SECONDS = 240
+PASS = "a long and correct passphrase"
 LOGIN = re.compile(r"sign in as (\S+@\S+) with password (\S+)")
 
 
@@ -100,3 +105,49 @@ def test_demo_serve_prints_a_login_that_opens_the_studio_with_audiences_syncs_an
     saved = folder / ".corral" / "demo-login.json"
     assert saved.stat().st_mode & 0o777 == 0o600
     assert password in saved.read_text()
+
+
+def test_serve_runs_scheduled_syncs_in_its_own_process(tmp_path: Path) -> None:
+    """The embedded DuckDB warehouse is the server's alone, so the server's own worker
+    runs due syncs: interval syncs that never ran are due at once."""
+    folder = build_demo_workspace(tmp_path / "workspace", users=USERS)
+    due = {
+        n for n, s in packaged_workspace().syncs.items() if isinstance(s.schedule, IntervalSchedule)
+    }
+    assert due
+    port, log = free_port(), tmp_path / "serve.log"
+    env = {**os.environ, "CORRAL_ADMIN_EMAIL": "ada@example.com", "CORRAL_ADMIN_PASSWORD": PASS}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [corral(), "serve", "-w", str(folder), "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        runs: dict[str, Any] = {}
+        with httpx.Client(base_url=url, timeout=30) as browser:
+            while time.monotonic() < deadline and not due <= set(runs):
+                assert process.poll() is None, f"corral serve exited:\n{log.read_text()}"
+                time.sleep(1)
+                try:
+                    browser.post(
+                        "/api/v1/auth/login", json={"email": "ada@example.com", "password": PASS}
+                    )
+                    syncs = browser.get("/api/v1/syncs").json()["items"]
+                except (httpx.TransportError, KeyError):
+                    continue
+                runs = {
+                    s["name"]: s["latest_run"]
+                    for s in syncs
+                    if s["latest_run"] and s["latest_run"]["status"] == "succeeded"
+                }
+    finally:
+        stop(process)
+
+    assert due <= set(runs), f"scheduled syncs did not run:\n{log.read_text()}"
+    assert {runs[n]["trigger"] for n in due} == {"schedule"}
+    assert all(runs[n]["counts"]["added"] > 0 for n in due)
+    assert "Sync worker studio@" in log.read_text()

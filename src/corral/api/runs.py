@@ -16,6 +16,7 @@ from datetime import datetime
 from corral.activation.engine import RunOptions, SyncContext, run_sync
 from corral.activation.runs import RunReport, RunStatus
 from corral.activation.schedules import followers
+from corral.activation.worker import Executor, RunRequest
 from corral.api.studio import Studio
 from corral.errors import ConflictError
 from corral.store import StoreRecorder, Trigger
@@ -65,6 +66,26 @@ def execute(
         after = ()
     studio.store.finish(report, followers=after)
     return report
+
+
+def executor(studio: Studio) -> Executor:
+    """Runs a worker's claimed runs through the studio's warehouse connection and secrets:
+    the worker `corral serve` starts in its own process (see corral.cli.serve)."""
+
+    def run(request: RunRequest) -> RunReport:
+        context = SyncContext(
+            studio.workspace(),
+            studio.warehouse(),
+            studio.schema(),
+            studio.as_of(),
+            secrets=studio.secrets.get if studio.secrets is not None else None,
+        )
+        options = RunOptions(dry_run=request.dry_run)
+        return run_sync(
+            context, request.sync, options=options, recorder=request.recorder, run_id=request.run_id
+        )
+
+    return run
 
 
 def start(studio: Studio, sync: str, *, as_of: datetime | None = None) -> str:

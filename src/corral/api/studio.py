@@ -52,7 +52,8 @@ class Studio:
         self.write_lock = threading.RLock()  # one write to the workspace at a time
         self._workspace = load_workspace(self.root)
         self._fingerprint = self._scan()
-        self.store = Store(store_url or self._workspace.metadata_url())
+        self.store_url = store_url or self._workspace.metadata_url()
+        self.store = Store(self.store_url)
         self.store.upgrade()
         self.versions = AudienceVersions(self.store)
         self.secrets: SecretStore | None = None

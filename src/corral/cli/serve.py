@@ -5,6 +5,11 @@
 On a store without that user, the admin is created first (the only way in on a new
 store); afterwards the variables may stay set, they change nothing. `corral demo --serve`
 comes here too, with a demo admin whose password is made once and kept in the demo folder.
+
+The server also runs a sync worker (`corral worker`) in its own process, on the studio's
+warehouse connection, so scheduled syncs run while the studio is up: an embedded DuckDB
+warehouse can be opened by one process only. `--no-worker` leaves runs to separate
+`corral worker` processes (with a warehouse they can share, such as PostgreSQL).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +28,13 @@ from corral.cli.common import WorkspaceOption, err, handles_errors, out, workspa
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port.")]
+WorkerOption = Annotated[
+    bool,
+    typer.Option(
+        "--worker/--no-worker",
+        help="Run scheduled and queued syncs in this process (on by default).",
+    ),
+]
 DEMO_ADMIN_EMAIL = "admin@example.com"
 # Inside the workspace's private folder, beside the secrets key; readable by its owner only.
 DEMO_LOGIN_FILE = Path(".corral") / "demo-login.json"
@@ -44,18 +57,41 @@ class Login:
     password: str
 
 
-def serve_studio(folder: Path, host: str, port: int, *, admin: Login | None = None) -> None:
+def serve_studio(
+    folder: Path, host: str, port: int, *, admin: Login | None = None, worker: bool = True
+) -> None:
     """Serve the workspace at `folder` until interrupted; create `admin` first if missing."""
     import uvicorn
 
-    from corral.api import create_app
+    from corral.activation.schedules import validate_schedules
+    from corral.activation.worker import Worker
+    from corral.api import create_app, runs
+    from corral.api.studio import Studio
     from corral.governance import bootstrap_admin
 
     app = create_app(folder)
-    if admin is not None and bootstrap_admin(app.state.studio.store, admin.email, admin.password):
+    studio: Studio = app.state.studio
+    if admin is not None and bootstrap_admin(studio.store, admin.email, admin.password):
         err().print(f"Created the admin user {admin.email}")
+    syncs = None
+    if worker:
+        validate_schedules(studio.workspace().syncs)
+        syncs = Worker(
+            studio.store_url,
+            runs.executor(studio),
+            syncs=lambda: studio.workspace().syncs,
+            worker_id=f"studio@{socket.gethostname()}-{os.getpid()}",
+            concurrency=1,
+        )
+        syncs.start()
     err().print(f"Corral studio for {folder} at http://{host}:{port}/ (API docs: /api/v1/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if syncs is not None:
+        err().print(f"Sync worker {syncs.worker_id}: scheduled syncs run while the studio is up")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if syncs is not None:
+            syncs.stop()
 
 
 def demo_login(folder: Path) -> Login:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import yaml
+from fastapi.testclient import TestClient
 
+from corral.api import create_app
 from tests.api.conftest import Api, error_of
 
 NEW = {
@@ -180,9 +182,99 @@ def test_preview_of_a_saved_audience_and_its_size_in_the_list(api: Api) -> None:
     assert "email" in result["sample"]["redacted"]
     assert {t["step"] for t in result["timings"]} >= {"compile"}
 
-    listed = api.admin.get("/api/v1/audiences", params={"limit": 500}).json()["items"]
-    vips = next(a for a in listed if a["name"] == "VIPs")
+    vips = listed(api)["VIPs"]
     assert vips["size"] == result["size"] and vips["sized_at"] is not None
+    assert vips["parent_rows"] == 3000 and vips["size_source"] == "studio"
+    assert vips["size_stale"] is False and vips["size_as_of"].startswith("2026-12-01")
+
+
+def listed(api: Api) -> dict[str, dict[str, object]]:
+    items = api.admin.get("/api/v1/audiences", params={"limit": 500}).json()["items"]
+    return {a["name"]: a for a in items}
+
+
+def test_a_measured_size_outlives_a_restart(api: Api) -> None:
+    size = api.admin.post("/api/v1/audiences/VIPs/preview", json={"blocks": False}).json()["size"]
+    api.app.state.studio.close()
+
+    with TestClient(create_app(api.root), headers=api.admin.headers) as restarted:
+        items = restarted.get("/api/v1/audiences", params={"limit": 500}).json()["items"]
+    vips = next(a for a in items if a["name"] == "VIPs")
+    assert vips["size"] == size and vips["size_stale"] is False
+
+
+def test_a_size_is_stale_once_the_audience_changes_and_current_after_a_preview(
+    api: Api,
+) -> None:
+    before = api.admin.post("/api/v1/audiences/VIPs/preview", json={}).json()["size"]
+    current = api.admin.get("/api/v1/audiences/VIPs")
+    definition = current.json()["definition"]
+
+    renamed = {**definition, "description": "Only the words changed"}
+    etag = put(api, "VIPs", renamed, current.headers["ETag"])
+    assert listed(api)["VIPs"]["size_stale"] is False  # same conditions, same members
+
+    narrower = {
+        **renamed,
+        "conditions": [*renamed["conditions"], {"property": "country", "equals": "US"}],
+    }
+    put(api, "VIPs", narrower, etag)
+    vips = listed(api)["VIPs"]
+    assert vips["size"] == before and vips["size_stale"] is True
+
+    after = api.admin.post("/api/v1/audiences/VIPs/preview", json={}).json()["size"]
+    assert after < before
+    vips = listed(api)["VIPs"]
+    assert vips["size"] == after and vips["size_stale"] is False
+
+    history = api.admin.get("/api/v1/audiences/VIPs/sizes").json()
+    assert [(h["size"], h["current"]) for h in history] == [(after, True), (before, False)]
+
+
+def test_an_audience_that_refers_to_a_changed_one_is_stale(api: Api) -> None:
+    api.admin.post("/api/v1/audiences/VIPs without email consent/preview", json={})
+    assert listed(api)["VIPs without email consent"]["size_stale"] is False
+    current = api.admin.get("/api/v1/audiences/VIPs")
+    definition = current.json()["definition"]
+    changed = {**definition, "conditions": definition["conditions"][:1]}
+    put(api, "VIPs", changed, current.headers["ETag"])
+    assert listed(api)["VIPs without email consent"]["size_stale"] is True
+
+
+def test_a_live_preview_records_only_a_saved_definition(api: Api) -> None:
+    saved = api.admin.get("/api/v1/audiences/VIPs").json()["definition"]
+    draft = {**saved, "conditions": saved["conditions"][:1]}
+    api.admin.post("/api/v1/audiences/preview", json={"definition": draft})
+    assert listed(api)["VIPs"]["size"] is None
+
+    result = api.admin.post("/api/v1/audiences/preview", json={"definition": saved}).json()
+    assert listed(api)["VIPs"]["size"] == result["size"]
+    api.admin.post("/api/v1/audiences/preview", json={"definition": NEW})
+    assert "US subscribers" not in listed(api)
+
+
+def test_a_preview_at_another_moment_is_not_recorded(api: Api) -> None:
+    api.admin.post("/api/v1/audiences/VIPs/preview", json={"as_of": "2026-06-01T00:00:00Z"})
+    assert listed(api)["VIPs"]["size"] is None
+    assert api.admin.get("/api/v1/audiences/VIPs/sizes").json() == []
+
+
+def test_sizes_follow_a_rename(api: Api) -> None:
+    api.admin.post("/api/v1/audiences", json=NEW)
+    size = api.admin.post("/api/v1/audiences/US subscribers/preview", json={}).json()["size"]
+    current = api.admin.get("/api/v1/audiences/US subscribers")
+    put(api, "US subscribers", {**NEW, "name": "American subscribers"}, current.headers["ETag"])
+    assert listed(api)["American subscribers"]["size"] == size
+    missing = api.admin.get("/api/v1/audiences/nobody/sizes")
+    assert missing.status_code == 404 and error_of(missing)["type"] == "UnknownReferenceError"
+
+
+def put(api: Api, name: str, definition: dict[str, object], etag: str) -> str:
+    response = api.admin.put(
+        f"/api/v1/audiences/{quote(name)}", json=definition, headers={"If-Match": etag}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.headers["ETag"])
 
 
 def test_a_sample_needs_data_view(api: Api) -> None:

@@ -45,6 +45,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "GET /api/v1/audiences/{name}": ("audiences:view", SOURCE),
     "PUT /api/v1/audiences/{name}": ("audiences:edit", SOURCE),
     "DELETE /api/v1/audiences/{name}": ("audiences:edit", SOURCE),
+    "GET /api/v1/audiences/{name}/sizes": ("audiences:view", SOURCE),
     "GET /api/v1/audiences/{name}/versions": ("audiences:view", SOURCE),
     "POST /api/v1/audiences/{name}/versions/{version}/restore": ("audiences:edit", SOURCE),
     "POST /api/v1/audiences/preview": ("audiences:view", SOURCE),

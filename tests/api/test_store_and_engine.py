@@ -18,7 +18,7 @@ from tests.api.conftest import Api
 
 def test_the_migration_adds_and_removes_audience_versions(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'metadata.db'}")
-    store.upgrade()
+    store.upgrade("0003")
     assert store.revision() == "0003"
     assert "audience_versions" in sa.inspect(store.engine).get_table_names()
     versions = AudienceVersions(store)

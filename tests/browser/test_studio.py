@@ -247,9 +247,75 @@ def test_destinations_schema_and_settings_screens(
     expect(diagram).to_be_visible()
     models = load_workspace(studio.workspace).schema
     expect(diagram.locator(".react-flow__node")).to_have_count(1 + len(models.models))
+    readable_inside(diagram)
+    expect(diagram.get_by_text("purchased_products: through purchases → products")).to_be_visible()
     save_screenshot(page, screenshots, "06-schema-relationships")
+
+    page.get_by_test_id("tab-models").click()
+    page.get_by_test_id("schema-model").first.click()
+    expect(page.get_by_test_id("model-columns")).to_contain_text("primary key")
+    save_screenshot(page, screenshots, "08-schema-models")
 
     page.get_by_test_id("nav-settings").click()
     users = page.get_by_test_id("users-table")
     expect(users).to_contain_text(ADMIN_EMAIL)
     save_screenshot(page, screenshots, "07-settings-users")
+
+    page.get_by_test_id("tab-roles").click()
+    page.get_by_role("button", name="Add a role").click()
+    expect(page.get_by_test_id("role-scope")).to_have_count(11)  # the scoped permissions
+    save_screenshot(page, screenshots, "09-settings-role")
+    page.keyboard.press("Escape")
+
+    page.get_by_test_id("nav-sources").click()
+    page.get_by_test_id("test-source").click()
+    expect(page.get_by_test_id("source-test-result")).to_be_visible()
+    save_screenshot(page, screenshots, "10-sources")
+
+
+def readable_inside(diagram: Locator) -> None:
+    """Every model card of the diagram is drawn whole inside it, large enough to read
+    without zooming, and no two overlap."""
+    frame = diagram.bounding_box()
+    assert frame is not None
+    boxes = [card.bounding_box() for card in diagram.get_by_test_id("diagram-model").all()]
+    assert boxes and all(box is not None for box in boxes)
+    for box in boxes:
+        assert box is not None and box["width"] >= 150, box
+        assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert a is not None and b is not None
+            apart = (
+                a["x"] + a["width"] <= b["x"]
+                or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"]
+                or b["y"] + b["height"] <= a["y"]
+            )
+            assert apart, (a, b)
+
+
+def test_the_audiences_list_measures_every_audience_in_the_background(
+    page: Page, studio: RunningStudio, screenshots: Path
+) -> None:
+    sign_in(page, studio)
+    cells = page.get_by_test_id("audience-size-cell")
+    names = sorted(load_workspace(studio.workspace).audiences)
+    expect(cells).to_have_count(len(names))
+    for cell in cells.all():
+        expect(cell).not_to_have_attribute("data-size", "", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("size-measuring")).to_have_count(0)
+    save_screenshot(page, screenshots, "11-audiences-measured")
+
+    vips = page.locator('[data-testid="audience-row"][data-name="VIPs"]')
+    shown = vips.get_by_test_id("audience-size-cell")
+    expect(shown).to_have_attribute("data-stale", "false")
+    assert int(shown.get_attribute("data-size") or "") == studio.cli_preview("VIPs")["size"]
+    expect(shown).to_contain_text("measured")
+
+    # Kept by the server: a new page shows the sizes at once, without measuring again.
+    page.reload()
+    expect(cells).to_have_count(len(names))
+    for cell in cells.all():
+        assert cell.get_attribute("data-size"), cell.inner_text()

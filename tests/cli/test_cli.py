@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 from corral.cli.main import app
 from corral.governance import Governance
 from corral.sql import ALL_DIALECTS, parse_one
-from corral.store import Store
+from corral.store import SizeSource, Store
 from corral.workspace import load_workspace
 from tests.helpers.demo_schema import demo_workspace as packaged_workspace
 
@@ -166,6 +166,69 @@ def test_audience_preview_as_of_changes_relative_windows(demo_dir: Path) -> None
         assert result.exit_code == 0, result.output
         sizes.append(json.loads(result.stdout)["size"])
     assert sizes[0] != sizes[1]
+
+
+def sizes_of(directory: Path) -> Store:
+    store = Store(load_workspace(directory).metadata_url())
+    store.upgrade()
+    return store
+
+
+def test_demo_keeps_the_size_of_every_audience(demo_dir: Path) -> None:
+    store = sizes_of(demo_dir)
+    try:
+        latest = store.latest_sizes()
+        assert sorted(latest) == AUDIENCES
+        demo = store.size_history("VIPs")[-1]  # the first: later tests add their own
+        assert demo.source == SizeSource.DEMO and demo.parent_rows == USERS
+    finally:
+        store.close()
+
+
+def test_audience_preview_keeps_its_size_unless_at_another_moment(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    store = sizes_of(demo_dir)
+    try:
+        before = len(store.size_history("Lapsed high spenders"))
+        result = run("audience", "preview", "lapsed_high_spenders", "--json", *workspace(demo_dir))
+        assert result.exit_code == 0, result.output
+        history = store.size_history("Lapsed high spenders")
+        assert len(history) == before + 1
+        assert history[0].source == SizeSource.CLI
+        assert history[0].size == json.loads(result.stdout)["size"]
+
+        elsewhere = run(
+            "audience",
+            "preview",
+            "lapsed_high_spenders",
+            "--as-of",
+            "2025-06-01",
+            *workspace(demo_dir),
+        )
+        assert elsewhere.exit_code == 0, elsewhere.output
+        outside = tmp_path / "draft.yaml"
+        outside.write_text("name: Lapsed high spenders\nconditions: []\n")
+        drafted = run("audience", "preview", str(outside), *workspace(demo_dir))
+        assert drafted.exit_code == 0, drafted.output
+        assert len(store.size_history("Lapsed high spenders")) == before + 1
+    finally:
+        store.close()
+
+
+def test_audience_preview_still_answers_when_the_store_is_unreachable(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_dir, copy, ignore=shutil.ignore_patterns("exports", ".corral"))
+    settings = copy / "corral.yaml"
+    unreachable = "metadata: postgresql://nobody@127.0.0.1:1/none\n"
+    settings.write_text(settings.read_text() + unreachable)
+
+    result = run("audience", "preview", "vips", "--json", *workspace(copy))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["size"] > 0
+    assert "Sizes not kept in the metadata store" in result.stderr
 
 
 @pytest.mark.parametrize("dialect", ALL_DIALECTS)

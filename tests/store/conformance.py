@@ -14,9 +14,23 @@ import pytest
 
 from corral.activation.runs import RejectedRow, RunReport, RunStatus
 from corral.errors import InternalError
-from corral.store import Store, StoreRecorder, Trigger
+from corral.store import AudienceSize, SizeSource, Store, StoreRecorder, Trigger
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def measured(
+    audience: str, definition: str, size: int, minutes: int, source: SizeSource = SizeSource.CLI
+) -> AudienceSize:
+    return AudienceSize(
+        audience=audience,
+        definition_hash=definition,
+        size=size,
+        parent_rows=1000,
+        as_of=T0,
+        measured_at=T0 + timedelta(minutes=minutes),
+        source=source,
+    )
 
 
 def finished(store: Store, run_id: str, status: RunStatus = RunStatus.SUCCEEDED) -> RunReport:
@@ -258,3 +272,32 @@ class StoreConformance:
 
         assert store.run(mine).heartbeat_at == T0 + timedelta(seconds=5)  # type: ignore[union-attr]
         assert store.run(theirs).heartbeat_at == T0  # type: ignore[union-attr]
+
+    def test_sizes_are_kept_with_their_definition_and_read_newest_first(self, store: Store) -> None:
+        store.record_size(measured("VIPs", "v1", 10, 0, SizeSource.DEMO))
+        store.record_size(measured("VIPs", "v1", 12, 5, SizeSource.STUDIO))
+        store.record_size(measured("Lapsed", "l1", 7, 1))
+
+        latest = store.latest_sizes()
+        assert (latest["VIPs"].size, latest["VIPs"].source) == (12, SizeSource.STUDIO)
+        assert latest["VIPs"].measured_at == T0 + timedelta(minutes=5)
+        assert latest["VIPs"].as_of == T0 and latest["VIPs"].parent_rows == 1000
+        assert latest["Lapsed"].size == 7
+        assert [s.size for s in store.size_history("VIPs")] == [12, 10]
+        assert [s.size for s in store.size_history("VIPs", limit=1)] == [12]
+        assert store.size_history("nobody") == []
+
+    def test_latest_sizes_prefer_the_current_definition(self, store: Store) -> None:
+        store.record_size(measured("VIPs", "v1", 10, 0))
+        store.record_size(measured("VIPs", "v2", 20, 5))  # a draft or a newer version
+        store.record_size(measured("Lapsed", "l1", 7, 1))
+
+        assert store.latest_sizes({"VIPs": "v1", "Lapsed": "l1"})["VIPs"].size == 10
+        stale = store.latest_sizes({"VIPs": "v3"})
+        assert set(stale) == {"VIPs"} and stale["VIPs"].definition_hash == "v2"
+
+    def test_sizes_follow_a_rename(self, store: Store) -> None:
+        store.record_size(measured("VIPs", "v1", 10, 0))
+        store.rename_sizes("VIPs", "Best customers")
+        assert set(store.latest_sizes()) == {"Best customers"}
+        assert len(store.size_history("Best customers")) == 1

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 import corral.store
 from corral.errors import ConfigurationError
 from corral.store import Store, default_store_url, normalize_url
-from tests.store.conformance import StoreConformance
+from corral.store.versions import AudienceVersions
+from tests.store.conformance import StoreConformance, measured
 from tests.store.databases import fresh_postgres_database
 
-TABLES = {"sync_runs", "sync_run_logs", "sync_schedule_state", "workers"}
+TABLES = {"sync_runs", "sync_run_logs", "sync_schedule_state", "workers", "audience_sizes"}
 
 
 class TestSQLiteStore(StoreConformance):
@@ -33,7 +34,10 @@ class TestPostgresStore(StoreConformance):
         store.upgrade()
         with store.engine.begin() as connection:
             connection.execute(
-                sa.text("TRUNCATE sync_run_logs, sync_runs, sync_schedule_state, workers")
+                sa.text(
+                    "TRUNCATE sync_run_logs, sync_runs, sync_schedule_state, workers, "
+                    "audience_sizes"
+                )
             )
         yield store
         store.close()
@@ -61,6 +65,26 @@ def check_migrations(store: Store) -> None:
     assert store.run(store.enqueue_run("a")) is not None
 
 
+def check_sizes_migration(store: Store) -> None:
+    """0004 adds the sizes table to a store at 0003 and keeps what it held."""
+    store.upgrade("0003")
+    assert "audience_sizes" not in sa.inspect(store.engine).get_table_names()
+    versions = AudienceVersions(store)
+    versions.append("VIPs", "name: VIPs\n", author=None, action="create")
+    run_id = store.enqueue_run("VIPs to CSV")
+
+    store.upgrade()
+    assert store.revision() == head_revision()
+    assert [v.version for v in versions.list("VIPs")] == [1]
+    assert store.run(run_id) is not None
+    store.record_size(measured("VIPs", "v1", 10, 0))
+    assert store.latest_sizes()["VIPs"].size == 10
+
+    store.downgrade("0003")
+    assert "audience_sizes" not in sa.inspect(store.engine).get_table_names()
+    assert [v.version for v in versions.list("VIPs")] == [1]
+
+
 def test_sqlite_migrations(tmp_path: Path) -> None:
     store = Store(default_store_url(tmp_path / "workspace"))
     assert (tmp_path / "workspace" / ".corral").is_dir()
@@ -72,6 +96,19 @@ def test_postgres_migrations(postgres_url: str) -> None:
     with fresh_postgres_database(postgres_url) as url:
         store = Store(url)
         check_migrations(store)
+        store.close()
+
+
+def test_sqlite_upgrade_from_0003(tmp_path: Path) -> None:
+    store = Store(default_store_url(tmp_path))
+    check_sizes_migration(store)
+    store.close()
+
+
+def test_postgres_upgrade_from_0003(postgres_url: str) -> None:
+    with fresh_postgres_database(postgres_url) as url:
+        store = Store(url)
+        check_sizes_migration(store)
         store.close()
 
 

@@ -103,8 +103,14 @@ export const api = {
       unwrap<T.Preview>(
         client.POST(`${V1}${path("/audiences/preview")}` as never, { body: { definition, blocks: true }, signal } as never) as never,
       ),
-    preview: (name: string, options: { breakdowns?: string[]; sample?: number; sample_columns?: string[] }) =>
-      send<T.Preview>("POST", path("/audiences/{name}/preview", { name }), { blocks: true, ...options }),
+    preview: (
+      name: string,
+      options: { breakdowns?: string[]; sample?: number; sample_columns?: string[]; blocks?: boolean },
+    ) => send<T.Preview>("POST", path("/audiences/{name}/preview", { name }), { blocks: true, ...options }),
+    /** Measure a saved audience's size only (recorded for the list). */
+    measure: (name: string) =>
+      send<T.Preview>("POST", path("/audiences/{name}/preview", { name }), { blocks: false }),
+    sizes: (name: string) => get<T.MeasuredSize[]>(path("/audiences/{name}/sizes", { name }), { limit: 200 }),
     members: (name: string, cursor?: string | null, columns?: string[]) =>
       get<T.Members>(path("/audiences/{name}/members", { name }), {
         limit: 50,

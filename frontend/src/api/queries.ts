@@ -72,6 +72,7 @@ export const keys = {
   audiences: ["audiences"] as const,
   audience: (name: string) => ["audiences", name] as const,
   versions: (name: string) => ["audiences", name, "versions"] as const,
+  sizes: (name: string) => ["audiences", name, "sizes"] as const,
   sql: (name: string, dialect: string) => ["audiences", name, "sql", dialect] as const,
   members: (name: string) => ["audiences", name, "members"] as const,
   destinationTypes: ["destination-types"] as const,

@@ -291,7 +291,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Audiences, with recent sizes and the syncs that use them */
+        /**
+         * Audiences, with their sizes and the syncs that use them
+         * @description Each audience's latest measured size (kept in the metadata store by every preview
+         *     in the studio, `corral audience preview` and `corral demo`); `size_stale` tells a
+         *     size measured on an older definition.
+         */
         get: operations["list_audiences_api_v1_audiences_get"];
         put?: never;
         /** Create an audience */
@@ -365,6 +370,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audiences/{name}/sizes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An audience's measured sizes, newest first
+         * @description Every size measured by a preview, `corral audience preview` or `corral demo`;
+         *     `current` is false for sizes measured on an older definition.
+         */
+        get: operations["list_sizes_api_v1_audiences__name__sizes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audiences/preview": {
         parameters: {
             query?: never;
@@ -377,6 +403,9 @@ export interface paths {
         /**
          * Live size of an unsaved definition
          * @description Size, parent rows, the size of each top-level condition and timings; no rows.
+         *
+         *     When the definition is a saved audience's, unchanged, its size is recorded as that
+         *     audience's (see GET /audiences).
          */
         post: operations["live_preview_api_v1_audiences_preview_post"];
         delete?: never;
@@ -397,7 +426,8 @@ export interface paths {
         /**
          * Preview an audience
          * @description Size, block sizes, breakdowns and a sample. A sample, and `reveal`, need data:view;
-         *     pii and sensitive values are redacted in samples unless revealed.
+         *     pii and sensitive values are redacted in samples unless revealed. A preview at the
+         *     default as-of time records the audience's size (see GET /audiences).
          */
         post: operations["preview_audience_api_v1_audiences__name__preview_post"];
         delete?: never;
@@ -1000,11 +1030,35 @@ export interface components {
             conditions: number;
             /**
              * Size
-             * @description Members when last previewed (15 minutes), else null
+             * @description Members when last measured (on this definition if it ever was), else null: never measured
              */
             size: number | null;
-            /** Sized At */
+            /**
+             * Parent Rows
+             * @description Parent rows at that measure
+             */
+            parent_rows?: number | null;
+            /**
+             * Sized At
+             * @description When that size was measured
+             */
             sized_at?: string | null;
+            /**
+             * Size As Of
+             * @description The as-of time relative windows were measured from
+             */
+            size_as_of?: string | null;
+            /**
+             * Size Stale
+             * @description True when the size was measured on another definition than the current one (the audience, or one it refers to, changed since)
+             * @default false
+             */
+            size_stale: boolean;
+            /**
+             * Size Source
+             * @description Who measured it: studio, cli, demo or sync
+             */
+            size_source?: string | null;
             /** Syncs */
             syncs: components["schemas"]["SyncUse"][];
         };
@@ -1390,6 +1444,34 @@ export interface components {
              * @description When the session ends at the latest
              */
             expires_at: string;
+        };
+        /** MeasuredSize */
+        MeasuredSize: {
+            /** Size */
+            size: number;
+            /** Parent Rows */
+            parent_rows: number;
+            /**
+             * As Of
+             * Format: date-time
+             * @description The as-of time relative windows were measured from
+             */
+            as_of: string;
+            /**
+             * Measured At
+             * Format: date-time
+             */
+            measured_at: string;
+            /**
+             * Source
+             * @description studio, cli, demo or sync
+             */
+            source: string;
+            /**
+             * Current
+             * @description Measured on the audience's current definition
+             */
+            current: boolean;
         };
         /** Members */
         Members: {
@@ -4138,6 +4220,93 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AudienceDetail"];
+                };
+            };
+            /** @description No valid session or API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Signed in, but without the permission this needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource changed since it was read, or is in use */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request or the definition in it is invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The change needs an If-Match header */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The warehouse or the destination failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_sizes_api_v1_audiences__name__sizes_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeasuredSize"][];
                 };
             };
             /** @description No valid session or API token */

@@ -156,10 +156,18 @@ export interface AudienceSummary {
   file: string;
   etag: string;
   conditions: number;
+  /** The latest measured size (on this definition when it ever was), null if never measured. */
   size: number | null;
+  parent_rows?: number | null;
   sized_at?: string | null;
+  size_as_of?: string | null;
+  /** Measured on an older definition: the audience (or one it refers to) changed since. */
+  size_stale?: boolean;
+  size_source?: string | null;
   syncs: SyncUse[];
 }
+
+export type MeasuredSize = Schemas["MeasuredSize"];
 
 export interface AudienceDetail {
   name: string;

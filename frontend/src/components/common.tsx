@@ -104,11 +104,12 @@ export function TableSkeleton(props: { rows?: number; testId?: string }) {
   );
 }
 
-export function CodeBlock(props: { code: string; testId?: string; maxHeight?: number }) {
+/** Code in a scrolling box with a copy button; `wrap` breaks long lines (logs) instead of scrolling. */
+export function CodeBlock(props: { code: string; testId?: string; maxHeight?: number; wrap?: boolean }) {
   return (
     <Box pos="relative">
       <ScrollArea.Autosize mah={props.maxHeight ?? 480} type="auto">
-        <Code block data-testid={props.testId} style={{ whiteSpace: "pre", fontSize: 12.5 }}>
+        <Code block data-testid={props.testId} style={{ whiteSpace: props.wrap ? "pre-wrap" : "pre", overflowWrap: "anywhere", fontSize: 12.5, paddingRight: 44 }}>
           {props.code}
         </Code>
       </ScrollArea.Autosize>

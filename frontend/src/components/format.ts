@@ -14,8 +14,8 @@ export function formatTime(iso: string | null | undefined): string {
   return Number.isNaN(date.getTime()) ? iso : dateTime.format(date);
 }
 
-/** "3 minutes ago", "in 2 hours": for freshness. */
-export function formatAgo(iso: string | null | undefined, now: number = Date.now()): string {
+/** "3 minutes ago", "in 2 hours": for freshness; `short` writes "3 min ago". */
+export function formatAgo(iso: string | null | undefined, now: number = Date.now(), short = false): string {
   if (!iso) return "never";
   const then = new Date(iso).getTime();
   if (Number.isNaN(then)) return iso;
@@ -25,7 +25,8 @@ export function formatAgo(iso: string | null | undefined, now: number = Date.now
     abs < 60 ? [abs, "second"] : abs < 3600 ? [Math.round(abs / 60), "minute"] :
     abs < 86400 ? [Math.round(abs / 3600), "hour"] : [Math.round(abs / 86400), "day"];
   if (abs < 10) return "just now";
-  const text = `${amount} ${unit}${amount === 1 ? "" : "s"}`;
+  const abbreviation: Record<string, string> = { second: "s", minute: "min", hour: "h", day: "d" };
+  const text = short ? `${amount} ${abbreviation[unit]}` : `${amount} ${unit}${amount === 1 ? "" : "s"}`;
   return seconds >= 0 ? `${text} ago` : `in ${text}`;
 }
 

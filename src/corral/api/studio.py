@@ -15,34 +15,26 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from corral.api.documents import Change
+from corral.audiences.preview import Preview
 from corral.errors import ConfigurationError
 from corral.governance import SecretStore
 from corral.schema import Schema, bind_schema
-from corral.store import Store
-from corral.store.versions import AudienceVersions
+from corral.store import AudienceSize, SizeSource, Store
+from corral.store.versions import AudienceVersions, definition_hash, measured_size
 from corral.warehouse import Warehouse, connect
 from corral.workspace import Workspace, load_workspace
 
 logger = logging.getLogger(__name__)
 
-# How long a preview's size is shown in the audience list.
-SIZE_TTL_SECONDS = 15 * 60
 _FOLDERS = ("audiences", "destinations", "syncs")
 
 Fingerprint = tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class KnownSize:
-    size: int
-    parent_rows: int
-    at: datetime
-    etag: str  # of the audience file it was measured on
 
 
 class Studio:
@@ -60,7 +52,6 @@ class Studio:
         self._warehouse: Warehouse | None = None
         self._warehouse_url: str | None = None
         self._schema: tuple[Fingerprint, str, Schema] | None = None
-        self._sizes: dict[str, KnownSize] = {}
         self.runs: dict[str, threading.Thread] = {}
 
     def close(self) -> None:
@@ -171,22 +162,18 @@ class Studio:
             self._schema = (key[0], key[1], schema)
         return schema
 
-    # -- preview sizes -------------------------------------------------------------------------
+    # -- measured sizes ----------------------------------------------------------------------
 
-    def remember_size(self, name: str, size: int, parent_rows: int, etag: str) -> None:
-        with self._lock:
-            self._sizes[name] = KnownSize(size, parent_rows, datetime.now(UTC), etag)
+    def definition_hashes(self) -> dict[str, str]:
+        """Each audience's definition hash now (`corral.store.versions.definition_hash`)."""
+        audiences = self.workspace().audiences
+        return {name: definition_hash(a, audiences) for name, a in audiences.items()}
 
-    def known_size(self, name: str, etag: str) -> KnownSize | None:
-        """The size last previewed, if recent and measured on this version of the file."""
-        with self._lock:
-            known = self._sizes.get(name)
-        if known is None or known.etag != etag:
-            return None
-        if (datetime.now(UTC) - known.at).total_seconds() > SIZE_TTL_SECONDS:
-            return None
-        return known
-
-    def forget_size(self, name: str) -> None:
-        with self._lock:
-            self._sizes.pop(name, None)
+    def record_size(self, name: str, result: Preview, definition: str) -> AudienceSize:
+        """Keep a preview's size in the metadata store; a failing store only logs."""
+        size = measured_size(name, result, definition, SizeSource.STUDIO)
+        try:
+            self.store.record_size(size)
+        except SQLAlchemyError as error:
+            logger.warning("could not record the size of audience %r: %s", name, error)
+        return size

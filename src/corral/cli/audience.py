@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from corral.audiences.compiler import AudienceCompiler
 from corral.audiences.conditions import AudienceDefinition
+from corral.audiences.preview import Preview
 from corral.audiences.preview import preview as preview_audience
 from corral.cli import output
 from corral.cli.common import (
@@ -25,7 +27,12 @@ from corral.cli.common import (
     resolve_as_of,
     split_names,
 )
+from corral.errors import CorralError
 from corral.sql import canonical_dialect, render
+from corral.store import SizeSource
+from corral.store.execution import open_store
+from corral.store.versions import definition_hash, measured_size
+from corral.workspace import Workspace
 
 app = typer.Typer(help="List, preview and compile audiences.", no_args_is_help=True)
 
@@ -74,7 +81,10 @@ def preview(
         bool, typer.Option("--reveal", help="Show pii and sensitive values unredacted.")
     ] = False,
 ) -> None:
-    """Size, block sizes, breakdowns and a sample of an audience, computed in the warehouse."""
+    """Size, block sizes, breakdowns and a sample of an audience, computed in the warehouse.
+
+    The size of a workspace audience is kept in its metadata store (the studio lists it),
+    unless --as-of asks for another moment."""
     ws = open_workspace(workspace)
     definition = ws.audience(audience)
     moment = resolve_as_of(ws, as_of)
@@ -92,6 +102,8 @@ def preview(
             sample_columns=split_names([columns] if columns else []),
             reveal=reveal,
         )
+    if as_of is None:
+        record_sizes(ws, [(definition, result)], SizeSource.CLI)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -132,6 +144,35 @@ def sql(
 def json_schema() -> None:
     """Print the JSON Schema of an audience definition (the condition tree)."""
     typer.echo(json.dumps(AudienceDefinition.model_json_schema(), indent=2))
+
+
+def record_sizes(
+    ws: Workspace, measured: Iterable[tuple[AudienceDefinition, Preview]], source: SizeSource
+) -> int:
+    """Keep the sizes of workspace audiences in the metadata store, where the studio's list
+    of audiences reads them. A definition read from a file outside the workspace, or one
+    that differs from the workspace's audience of that name, is not kept. Returns how many
+    were kept; a store that cannot be opened or written only warns."""
+    kept = [
+        measured_size(d.name, result, definition_hash(d, ws.audiences), source)
+        for d, result in measured
+        if d.name in ws.audiences
+        and definition_hash(d, ws.audiences) == definition_hash(ws.audiences[d.name], ws.audiences)
+    ]
+    if not kept:
+        return 0
+    try:
+        store = open_store(ws)
+        try:
+            for size in kept:
+                store.record_size(size)
+        finally:
+            store.close()
+    except (CorralError, SQLAlchemyError, OSError) as error:
+        message = f"Sizes not kept in the metadata store: {error}"
+        err().print(message, style="yellow", markup=False)
+        return 0
+    return len(kept)
 
 
 def _with(

@@ -24,6 +24,7 @@ from rich.table import Table
 from corral.activation.engine import RunOptions
 from corral.audiences.preview import Preview, preview
 from corral.cli import output
+from corral.cli.audience import record_sizes
 from corral.cli.common import (
     DEFAULT_WORKSPACE,
     bound_schema,
@@ -36,6 +37,7 @@ from corral.cli.common import (
 from corral.cli.serve import HostOption, PortOption, serve_demo
 from corral.cli.sync import run_with_progress
 from corral.demo import generate_warehouse
+from corral.store import SizeSource
 from corral.workspace import Workspace, load_workspace
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -170,7 +172,8 @@ def _workspace_line(directory: Path, audiences: int, written: int) -> str:
 
 
 def _preview_all(workspace: Workspace) -> list[Preview]:
-    """The size of every audience, one after the other, with a progress bar."""
+    """The size of every audience, one after the other, with a progress bar; the sizes are
+    kept in the metadata store, so the studio lists them."""
     as_of = resolve_as_of(workspace, None)
     results = []
     with connected(workspace) as warehouse:
@@ -190,6 +193,8 @@ def _preview_all(workspace: Workspace) -> list[Preview]:
                     )
                 )
                 progress.advance(task)
+    audiences = workspace.audiences.values()
+    record_sizes(workspace, zip(audiences, results, strict=True), SizeSource.DEMO)
     return results
 
 

@@ -1,4 +1,5 @@
-"""Corral's metadata store: sync run history, run logs, schedule state and workers.
+"""Corral's metadata store: sync run history, run logs, schedule state, workers and
+measured audience sizes.
 
 SQLAlchemy over a SQLite file by default (`<workspace>/.corral/metadata.db`) or
 PostgreSQL when many workers share it; Alembic migrations ship in `migrations/` and run
@@ -6,13 +7,23 @@ from `Store.upgrade()`.
 """
 
 from corral.store.recorder import StoreRecorder
-from corral.store.records import LogLine, RunRecord, ScheduleState, Trigger, WorkerRecord
+from corral.store.records import (
+    AudienceSize,
+    LogLine,
+    RunRecord,
+    ScheduleState,
+    SizeSource,
+    Trigger,
+    WorkerRecord,
+)
 from corral.store.store import Store, default_store_url, normalize_url
 
 __all__ = [
+    "AudienceSize",
     "LogLine",
     "RunRecord",
     "ScheduleState",
+    "SizeSource",
     "Store",
     "StoreRecorder",
     "Trigger",

@@ -99,3 +99,17 @@ class WorkerRow(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recovered_by: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class AudienceSizeRow(Base):
+    __tablename__ = "audience_sizes"
+    __table_args__ = (sa.Index("ix_audience_sizes_latest", "audience", "measured_at"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    audience: Mapped[str] = mapped_column(sa.String(400))
+    definition_hash: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    parent_rows: Mapped[int] = mapped_column(sa.BigInteger)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(sa.String(16))  # studio, cli, demo, sync

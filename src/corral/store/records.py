@@ -1,5 +1,5 @@
-"""What the metadata store hands back: immutable records of runs, log lines, schedules
-and workers."""
+"""What the metadata store hands back: immutable records of runs, log lines, schedules,
+workers and measured audience sizes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,15 @@ from enum import StrEnum
 from typing import Any
 
 from corral.activation.runs import RejectedRow, RunCounts, RunReport, RunStatus
+
+
+class SizeSource(StrEnum):
+    """Who measured an audience's size."""
+
+    STUDIO = "studio"  # a preview in the studio (or through the API)
+    CLI = "cli"  # `corral audience preview`
+    DEMO = "demo"  # `corral demo`
+    SYNC = "sync"  # a sync run counted its members
 
 
 class Trigger(StrEnum):
@@ -125,3 +134,22 @@ class WorkerRecord:
     stopped_at: datetime | None = None
     recovered_at: datetime | None = None
     recovered_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AudienceSize:
+    """An audience's size as measured once.
+
+    `definition_hash` names the definition it was measured on
+    (`corral.store.versions.definition_hash`): a size whose hash differs from the
+    audience's current one is stale. `as_of` is the moment relative windows were measured
+    from, `measured_at` when the warehouse counted.
+    """
+
+    audience: str
+    definition_hash: str
+    size: int
+    parent_rows: int
+    as_of: datetime
+    measured_at: datetime
+    source: SizeSource

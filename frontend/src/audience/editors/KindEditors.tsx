@@ -202,7 +202,7 @@ export function AudienceEditor(props: { node: AudienceNode }) {
       <Select
         aria-label="Membership"
         size="sm"
-        w={150}
+        w={190}
         data={[
           { value: "yes", label: "is a member of" },
           { value: "no", label: "is not a member of" },
@@ -341,6 +341,7 @@ function WhereEditor(props: { ownerId: string; where: GroupNode | null; model: s
         size="compact-xs"
         leftSection={<IconFilter size={13} />}
         onClick={() => setWhere(newGroup())}
+        w="fit-content"
         data-testid="add-where"
       >
         Filter {props.what}

@@ -2,6 +2,7 @@
  * The audience builder: the condition tree on the left, the live size on the right, and
  * below them what the saved audience looks like (breakdowns, members, SQL, versions).
  */
+import { AreaChart } from "@mantine/charts";
 import {
   Alert,
   Badge,
@@ -39,7 +40,7 @@ import { fromDefinition, toDefinition } from "../../audience/serialize";
 import { addCondition, findProblems, moveNode, removeNode, updateNode, wrapInGroup } from "../../audience/tree";
 import { ConfirmModal } from "../../components/ConfirmModal";
 import { ErrorState, TableSkeleton } from "../../components/common";
-import { formatCount, formatDuration, formatShare } from "../../components/format";
+import { formatCount, formatDuration, formatShare, formatTime } from "../../components/format";
 import { BreakdownsPanel } from "./BreakdownsPanel";
 import { MembersPanel } from "./MembersPanel";
 import { SqlPanel } from "./SqlPanel";
@@ -120,6 +121,15 @@ function Builder(props: { name: string | null; saved: Saved | null; parent: stri
     retry: false,
   });
   const updating = live.isFetching || debounced !== json;
+
+  // A live preview of the saved definition is recorded as the audience's size.
+  useEffect(() => {
+    if (live.data && !dirty && props.name && !live.isFetching) {
+      queryClient.invalidateQueries({ queryKey: keys.sizes(props.name) });
+      queryClient.invalidateQueries({ queryKey: keys.audiences, exact: true });
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [live.data, live.isFetching]);
 
   const tree: TreeActions = useMemo(() => {
     const edit = (change: (root: AudienceDraft["root"]) => AudienceDraft["root"]) =>
@@ -296,6 +306,7 @@ function Builder(props: { name: string | null; saved: Saved | null; parent: stri
         <Grid.Col span={{ base: 12, md: 4 }}>
           <Box pos="sticky" top={72}>
             <SizeCard preview={live.data} error={live.error} updating={updating && problems.length === 0} problems={problems.length} />
+            {props.name && <SizeHistory name={props.name} />}
           </Box>
         </Grid.Col>
       </Grid>
@@ -397,6 +408,56 @@ function SizeCard(props: { preview: Preview | undefined; error: unknown; updatin
       {p && props.problems > 0 && (
         <Text size="xs" c="orange" mt="xs">
           Showing the last complete version: {props.problems} condition{props.problems > 1 ? "s" : ""} still to fill in.
+        </Text>
+      )}
+    </Paper>
+  );
+}
+
+/** The audience's measured sizes over time, from every preview that measured it. */
+function SizeHistory(props: { name: string }) {
+  const sizes = useQuery({ queryKey: keys.sizes(props.name), queryFn: () => api.audiences.sizes(props.name) });
+  const points = useMemo(
+    () =>
+      [...(sizes.data ?? [])]
+        .reverse()
+        .map((s) => ({ at: formatTime(s.measured_at), size: s.size, current: s.current })),
+    [sizes.data],
+  );
+  if (!sizes.data || points.length < 2) return null;
+  const changed = points.some((p) => !p.current);
+  const steady = points.every((p) => p.size === points[0].size);
+  return (
+    <Paper withBorder p="md" radius="md" mt="md" data-testid="size-history">
+      <Group justify="space-between" mb={4}>
+        <Text size="sm" c="dimmed" fw={500}>
+          Size over time
+        </Text>
+        <Text size="xs" c="dimmed">
+          {points.length} measures
+        </Text>
+      </Group>
+      {steady ? (
+        <Text size="sm">
+          {formatCount(points[0].size)} at every measure since {points[0].at}.
+        </Text>
+      ) : (
+        <AreaChart
+          h={110}
+          data={points}
+          dataKey="at"
+          series={[{ name: "size", label: "Members", color: "indigo.6" }]}
+          curveType="stepAfter"
+          withXAxis={false}
+          gridAxis="none"
+          yAxisProps={{ width: 48, domain: ["auto", "auto"] }}
+          valueFormatter={(v) => formatCount(v)}
+          withDots={points.length <= 30}
+        />
+      )}
+      {changed && (
+        <Text size="xs" c="dimmed" mt={4}>
+          Includes sizes measured on earlier versions of the definition.
         </Text>
       )}
     </Paper>

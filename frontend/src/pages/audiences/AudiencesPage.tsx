@@ -4,6 +4,7 @@ import {
   Badge,
   Button,
   Group,
+  Loader,
   Menu,
   Stack,
   Table,
@@ -17,18 +18,22 @@ import { useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 
 import { api } from "../../api/endpoints";
-import { keys, notifyDone } from "../../api/queries";
+import { errorText, keys, notifyDone } from "../../api/queries";
 import type { AudienceSummary } from "../../api/types";
 import { useCan } from "../../auth/auth";
 import { ConfirmModal } from "../../components/ConfirmModal";
 import { EmptyState, ErrorState, PageHeader, StatusBadge, TableSkeleton } from "../../components/common";
-import { formatAgo, formatCount } from "../../components/format";
+import { formatAgo, formatCount, formatShare, formatTime } from "../../components/format";
+import { useNow } from "../../components/useNow";
+import { type Measuring, useBackgroundMeasure } from "./measure";
 
 export function AudiencesPage() {
   const audiences = useQuery({ queryKey: keys.audiences, queryFn: api.audiences.list });
   const [search, setSearch] = useState("");
   const [deleting, setDeleting] = useState<AudienceSummary | null>(null);
   const can = useCan();
+  const now = useNow();
+  const measuring = useBackgroundMeasure(audiences.data, !audiences.isFetching);
   const navigate = useNavigate();
   const queryClient = useQueryClient();
 
@@ -98,9 +103,13 @@ export function AudiencesPage() {
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Audience</Table.Th>
-                <Table.Th ta="right">Size</Table.Th>
-                <Table.Th>Conditions</Table.Th>
-                <Table.Th>Syncs</Table.Th>
+                <Table.Th ta="right" w={170}>
+                  Size
+                </Table.Th>
+                <Table.Th ta="right" w={110}>
+                  Conditions
+                </Table.Th>
+                <Table.Th w={400}>Syncs</Table.Th>
                 <Table.Th w={48} />
               </Table.Tr>
             </Table.Thead>
@@ -118,45 +127,34 @@ export function AudiencesPage() {
                     )}
                   </Table.Td>
                   <Table.Td ta="right">
-                    {a.size == null ? (
-                      <Tooltip label="Sizes are kept for 15 minutes after a preview. Open the audience to measure it.">
-                        <Text size="sm" c="dimmed">
-                          not measured
-                        </Text>
-                      </Tooltip>
-                    ) : (
-                      <Stack gap={0} align="flex-end">
-                        <Text size="sm" fw={600}>
-                          {formatCount(a.size)}
-                        </Text>
-                        <Text size="xs" c="dimmed">
-                          {formatAgo(a.sized_at)}
-                        </Text>
-                      </Stack>
-                    )}
+                    <SizeCell audience={a} measuring={measuring} now={now} />
                   </Table.Td>
-                  <Table.Td>{a.conditions}</Table.Td>
+                  <Table.Td ta="right">{a.conditions}</Table.Td>
                   <Table.Td>
                     {a.syncs.length === 0 ? (
                       <Text size="sm" c="dimmed">
                         not synced
                       </Text>
                     ) : (
-                      <Group gap={6}>
+                      <Stack gap={4}>
                         {a.syncs.map((s) => (
-                          <Tooltip key={s.name} label={`to ${s.destination}, last run ${formatAgo(s.finished_at)}`}>
-                            <Badge
-                              component={Link}
-                              to={`/syncs/${encodeURIComponent(s.name)}`}
-                              variant="default"
-                              style={{ cursor: "pointer", textTransform: "none" }}
-                              rightSection={<StatusBadge status={s.status} />}
-                            >
-                              {s.name}
-                            </Badge>
-                          </Tooltip>
+                          <Group key={s.name} gap={6} wrap="nowrap">
+                            <div style={{ flexShrink: 0 }}>
+                              <StatusBadge status={s.status} />
+                            </div>
+                            <Tooltip label={`Sync to ${s.destination}${s.finished_at ? `, last run ${formatTime(s.finished_at)}` : ", never ran"}`}>
+                              <Anchor component={Link} to={`/syncs/${encodeURIComponent(s.name)}`} size="sm" lineClamp={1}>
+                                {s.name}
+                              </Anchor>
+                            </Tooltip>
+                            {s.finished_at && (
+                              <Text size="xs" c="dimmed" style={{ whiteSpace: "nowrap" }}>
+                                {formatAgo(s.finished_at, now, true)}
+                              </Text>
+                            )}
+                          </Group>
                         ))}
-                      </Group>
+                      </Stack>
                     )}
                   </Table.Td>
                   <Table.Td>
@@ -203,5 +201,84 @@ export function AudiencesPage() {
         onClose={() => setDeleting(null)}
       />
     </>
+  );
+}
+
+const SOURCES: Record<string, string> = {
+  studio: "in the studio",
+  cli: "by corral audience preview",
+  demo: "by corral demo",
+  sync: "by a sync run",
+};
+
+/** The size column: the latest size and how fresh it is; a stale one greyed, a loader while measuring. */
+function SizeCell(props: { audience: AudienceSummary; measuring: Measuring; now: number }) {
+  const a = props.audience;
+  const running = props.measuring.running.has(a.name);
+  const waiting = props.measuring.queued.has(a.name);
+  const failed = props.measuring.failed.get(a.name);
+  const status = running ? (
+    <Group gap={4} justify="flex-end" wrap="nowrap" data-testid="size-measuring" style={{ whiteSpace: "nowrap" }}>
+      <Loader size={12} />
+      <Text size="xs" c="dimmed">
+        measuring…
+      </Text>
+    </Group>
+  ) : waiting ? (
+    <Text size="xs" c="dimmed">
+      waiting to measure
+    </Text>
+  ) : null;
+
+  if (a.size == null) {
+    return (
+      <Stack gap={0} align="flex-end" data-testid="audience-size-cell" data-size="">
+        {status ??
+          (failed ? (
+            <Tooltip label={`${errorText(failed).title}. ${errorText(failed).message}`} multiline w={320}>
+              <Text size="sm" c="red.7">
+                could not measure
+              </Text>
+            </Tooltip>
+          ) : (
+            <Text size="sm" c="dimmed">
+              not measured
+            </Text>
+          ))}
+      </Stack>
+    );
+  }
+
+  const share = a.parent_rows ? a.size / a.parent_rows : null;
+  const detail = [
+    share != null ? `${formatShare(share)} of ${formatCount(a.parent_rows)} customers` : null,
+    a.size_as_of ? `as of ${formatTime(a.size_as_of)}` : null,
+    `measured ${formatTime(a.sized_at)} ${SOURCES[a.size_source ?? ""] ?? ""}`.trim(),
+  ]
+    .filter(Boolean)
+    .join(", ");
+  const label = a.size_stale
+    ? `Measured on an earlier definition: the audience (or one it uses) changed since. ${detail}.`
+    : `${detail}.`;
+  return (
+    <Tooltip label={label} multiline w={320} position="left">
+      <Stack gap={0} align="flex-end" data-testid="audience-size-cell" data-size={a.size} data-stale={a.size_stale ? "true" : "false"}>
+        <Group gap={6} wrap="nowrap">
+          {a.size_stale && (
+            <Badge size="xs" variant="light" color="gray">
+              stale
+            </Badge>
+          )}
+          <Text size="sm" fw={600} c={a.size_stale ? "dimmed" : undefined}>
+            {formatCount(a.size)}
+          </Text>
+        </Group>
+        {status ?? (
+          <Text size="xs" c="dimmed" style={{ whiteSpace: "nowrap" }}>
+            {share != null && `${formatShare(share)} · `}measured {formatAgo(a.sized_at, props.now)}
+          </Text>
+        )}
+      </Stack>
+    </Tooltip>
   );
 }

@@ -32,7 +32,9 @@ export function BreakdownsPanel(props: { name: string; parent: string; savedJson
   // Start with a few useful dimensions: the first string-ish columns and traits.
   useEffect(() => {
     if (chosen.length || !parent.data) return;
-    const initial = options.slice(0, 2).map((o) => o.value).concat(builder.traits.slice(0, 1).map((t) => t.name));
+    // Not the primary key or other identifiers: one bar per customer tells nothing.
+    const telling = options.filter((o) => o.group === "Columns" && o.value !== parent.data.primary_key && !/(^id|_id)$/.test(o.value));
+    const initial = telling.slice(0, 2).map((o) => o.value).concat(builder.traits.slice(0, 1).map((t) => t.name));
     setChosen([...new Set(initial)]);
     if (initial.length) preview.mutate([...new Set(initial)]);
     // eslint-disable-next-line react-hooks/exhaustive-deps

@@ -1,7 +1,8 @@
 /** Destinations: list, create and change them (settings form from the type's JSON Schema), test. */
-import { Alert, Badge, Button, Group, Modal, NumberInput, PasswordInput, Select, Stack, Switch, Table, Text, TextInput, Textarea } from "@mantine/core";
+import { Alert, Anchor, Button, Group, Modal, NumberInput, PasswordInput, Select, Stack, Switch, Table, Text, TextInput, Textarea } from "@mantine/core";
 import { IconPlugConnected, IconPlus, IconSend } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link } from "react-router-dom";
 import { useState, type FormEvent } from "react";
 
 import { api } from "../../api/endpoints";
@@ -58,9 +59,21 @@ export function DestinationsPage() {
                   {d.description && <Text size="xs" c="dimmed">{d.description}</Text>}
                 </Table.Td>
                 <Table.Td>{title(d.type)}</Table.Td>
-                <Table.Td>{d.syncs.length ? d.syncs.map((s) => <Badge key={s} variant="default" mr={4} style={{ textTransform: "none" }}>{s}</Badge>) : <Text size="sm" c="dimmed">no syncs</Text>}</Table.Td>
                 <Table.Td>
-                  <Group gap="xs" justify="flex-end">
+                  {d.syncs.length ? (
+                    <Stack gap={2}>
+                      {d.syncs.map((s) => (
+                        <Anchor key={s} component={Link} to={`/syncs/${encodeURIComponent(s)}`} size="sm">
+                          {s}
+                        </Anchor>
+                      ))}
+                    </Stack>
+                  ) : (
+                    <Text size="sm" c="dimmed">no syncs</Text>
+                  )}
+                </Table.Td>
+                <Table.Td w={180}>
+                  <Group gap="xs" justify="flex-end" wrap="nowrap">
                     <Button size="xs" variant="light" leftSection={<IconPlugConnected size={14} />} onClick={() => test.mutate(d.name)} loading={test.isPending && test.variables === d.name}>
                       Test
                     </Button>
@@ -130,6 +143,7 @@ function DestinationModal(props: { existing: Destination | null; types: Destinat
           <TextInput label="Name" required value={name} onChange={(e) => setName(e.currentTarget.value)} data-autofocus data-testid="destination-name" />
           <Select
             label="Type"
+            placeholder="Pick where audiences go: a CRM, an ad platform, files…"
             required
             searchable
             data={props.types.map((t) => ({ value: t.name, label: t.title }))}

@@ -15,10 +15,10 @@ import {
   Tabs,
   Text,
   TextInput,
+  Tooltip,
 } from "@mantine/core";
 import { IconCheck, IconPlus } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Background, Controls, MarkerType, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import { useState, type FormEvent } from "react";
 
 import { api } from "../../api/endpoints";
@@ -27,6 +27,7 @@ import type { ColumnSettings, ModelColumn, ModelDefinition, Privacy, Relationshi
 import { useCan } from "../../auth/auth";
 import { useModel } from "../../audience/context";
 import { EmptyState, ErrorState, PageHeader, TableSkeleton } from "../../components/common";
+import { RelationshipDiagram } from "./RelationshipDiagram";
 
 export function SchemaPage() {
   const models = useQuery({ queryKey: keys.models, queryFn: api.schema.models });
@@ -63,11 +64,12 @@ export function SchemaPage() {
       {models.error ? (
         <ErrorState error={models.error} onRetry={() => models.refetch()} />
       ) : (
-        <Tabs defaultValue="models">
+        // Panels mount when shown: the diagram fits its view to the size it is drawn at.
+        <Tabs defaultValue="models" keepMounted={false}>
           <Tabs.List>
-            <Tabs.Tab value="models">Models</Tabs.Tab>
+            <Tabs.Tab value="models" data-testid="tab-models">Models</Tabs.Tab>
             <Tabs.Tab value="relationships" data-testid="tab-relationships">Relationships</Tabs.Tab>
-            <Tabs.Tab value="traits">Traits</Tabs.Tab>
+            <Tabs.Tab value="traits" data-testid="tab-traits">Traits</Tabs.Tab>
           </Tabs.List>
           <Tabs.Panel value="models" pt="md">
             {models.isPending ? <TableSkeleton /> : (
@@ -99,8 +101,8 @@ export function SchemaPage() {
           <Tabs.Panel value="relationships" pt="md">
             {relationships.isPending || models.isPending ? <TableSkeleton /> : relationships.error ? <ErrorState error={relationships.error} /> : (
               <Stack>
-                <Paper withBorder h={380} data-testid="relationship-diagram">
-                  <Diagram models={models.data.map((m) => ({ name: m.name, kind: m.kind }))} relationships={relationships.data} />
+                <Paper withBorder h={Math.min(620, 260 + 60 * models.data.length)} data-testid="relationship-diagram" style={{ overflow: "hidden" }}>
+                  <RelationshipDiagram models={models.data} relationships={relationships.data} />
                 </Paper>
                 <Table>
                   <Table.Thead><Table.Tr><Table.Th>Name</Table.Th><Table.Th>From</Table.Th><Table.Th>To</Table.Th><Table.Th>Cardinality</Table.Th><Table.Th>Join</Table.Th></Table.Tr></Table.Thead>
@@ -110,7 +112,7 @@ export function SchemaPage() {
                         <Table.Td>{r.name ?? r.to}</Table.Td>
                         <Table.Td>{r.from}</Table.Td>
                         <Table.Td>{r.through ? `through ${r.through.join(" → ")}` : r.to}</Table.Td>
-                        <Table.Td>{r.cardinality?.replace(/_/g, " ") ?? "—"}</Table.Td>
+                        <Table.Td>{r.through ? `via ${r.through.length} relationships` : r.cardinality?.replace(/_/g, " ") ?? "—"}</Table.Td>
                         <Table.Td className="mono">{r.join ? Object.entries(r.join).map(([a, b]) => `${a} = ${b}`).join(", ") : ""}</Table.Td>
                       </Table.Tr>
                     ))}
@@ -150,6 +152,8 @@ export function SchemaPage() {
   );
 }
 
+const PRIVACY_COLORS: Record<string, string> = { pii: "orange", sensitive: "red", internal: "gray" };
+
 function ModelPanel(props: { name: string }) {
   const model = useModel(props.name);
   const can = useCan();
@@ -170,11 +174,29 @@ function ModelPanel(props: { name: string }) {
         <Table.Tbody>
           {m.columns.map((c) => (
             <Table.Tr key={c.name} opacity={c.settings.hidden ? 0.5 : 1}>
-              <Table.Td className="mono">{c.name}{!c.in_warehouse && <Badge color="red" size="xs" ml={4}>missing</Badge>}</Table.Td>
+              <Table.Td className="mono">
+                {c.name}
+                {c.name === m.primary_key && <Badge size="xs" variant="light" color="indigo" ml={6}>primary key</Badge>}
+                {!c.in_warehouse && (
+                  <Tooltip label="The warehouse table has no such column: fix schema.yaml or the table">
+                    <Badge color="red" size="xs" ml={6}>missing</Badge>
+                  </Tooltip>
+                )}
+              </Table.Td>
               <Table.Td>{c.type ?? "?"}</Table.Td>
               <Table.Td>{c.settings.alias ?? ""}{c.settings.hidden ? " (hidden)" : ""}</Table.Td>
-              <Table.Td>{c.settings.privacy ?? "public"}</Table.Td>
-              <Table.Td>{c.settings.suggestions === false ? "off" : "on"}</Table.Td>
+              <Table.Td>
+                <Badge size="sm" variant={PRIVACY_COLORS[c.settings.privacy ?? "public"] ? "light" : "transparent"} color={PRIVACY_COLORS[c.settings.privacy ?? "public"] ?? "gray"}>
+                  {c.settings.privacy ?? "public"}
+                </Badge>
+              </Table.Td>
+              <Table.Td>
+                {c.settings.privacy === "pii" || c.settings.privacy === "sensitive" ? (
+                  <Tooltip label="pii and sensitive values are never suggested">
+                    <Text size="sm" c="dimmed">never</Text>
+                  </Tooltip>
+                ) : c.settings.suggestions === false ? "off" : "on"}
+              </Table.Td>
               <Table.Td>{can("schema:edit") && <Button size="compact-xs" variant="subtle" onClick={() => setEditing(c)}>Settings</Button>}</Table.Td>
             </Table.Tr>
           ))}
@@ -217,34 +239,6 @@ function ColumnModal(props: { model: string; column: ModelColumn; onClose: () =>
         </Stack>
       </form>
     </Modal>
-  );
-}
-
-/** A small graph: models as boxes in a circle, relationships as labelled arrows. */
-function Diagram(props: { models: { name: string; kind: string }[]; relationships: Relationship[] }) {
-  const count = props.models.length;
-  const nodes: Node[] = props.models.map((m, i) => {
-    const angle = (2 * Math.PI * i) / Math.max(count, 1) - Math.PI / 2;
-    return {
-      id: m.name,
-      position: { x: 300 + 240 * Math.cos(angle), y: 160 + 130 * Math.sin(angle) },
-      data: { label: `${m.name}${m.kind !== "related" ? ` (${m.kind})` : ""}` },
-      style: { borderColor: m.kind === "parent" ? "var(--mantine-color-indigo-6)" : undefined, fontWeight: m.kind === "parent" ? 700 : 400 },
-    };
-  });
-  const edges: Edge[] = props.relationships.map((r, i) => ({
-    id: `e${i}`,
-    source: r.from,
-    target: r.through?.length ? r.through[r.through.length - 1] : (r.to ?? ""),
-    label: r.through ? `${r.name} (through)` : r.cardinality?.replace(/_/g, " "),
-    animated: Boolean(r.through),
-    markerEnd: { type: MarkerType.ArrowClosed },
-  }));
-  return (
-    <ReactFlow nodes={nodes} edges={edges} fitView nodesConnectable={false} proOptions={{ hideAttribution: true }}>
-      <Background />
-      <Controls showInteractive={false} />
-    </ReactFlow>
   );
 }
 

@@ -6,7 +6,7 @@ import { useNavigate, useParams } from "react-router-dom";
 
 import { api } from "../../api/endpoints";
 import { errorText, keys, notifyDone } from "../../api/queries";
-import type { Role, TokenCreated } from "../../api/types";
+import type { Permission, Role, TokenCreated } from "../../api/types";
 import { useCan } from "../../auth/auth";
 import { CodeBlock, EmptyState, ErrorState, PageHeader, TableSkeleton } from "../../components/common";
 import { formatAgo, formatTime } from "../../components/format";
@@ -121,7 +121,7 @@ function Roles() {
           {roles.data.map((r) => (
             <Table.Tr key={r.name}>
               <Table.Td><Text fw={600} size="sm">{r.name} {r.builtin && <Badge size="xs" variant="light">built in</Badge>}</Text><Text size="xs" c="dimmed">{r.description}</Text></Table.Td>
-              <Table.Td><Group gap={4}>{r.grants.map((g) => <Badge key={`${g.permission}${g.scope}`} variant="default" style={{ textTransform: "none" }}>{g.permission}{g.scope && g.scope !== "*" ? ` on ${g.scope}` : ""}</Badge>)}</Group></Table.Td>
+              <Table.Td><Group gap={4}>{r.grants.map((g) => <Badge key={`${g.permission}${g.scope}`} variant="default" style={{ textTransform: "none" }}>{g.permission}{g.scope && g.scope !== "*" ? ` on ${scopeLabel(g.scope)}` : ""}</Badge>)}</Group></Table.Td>
               <Table.Td>{can("users:manage") && !r.builtin && <Button size="compact-xs" variant="subtle" onClick={() => setEditing(r)}>Edit</Button>}</Table.Td>
             </Table.Tr>
           ))}
@@ -132,14 +132,45 @@ function Roles() {
   );
 }
 
-function RoleModal(props: { existing: Role | null; permissions: { name: string; description: string }[]; onClose: () => void }) {
+/** A grant's scope in words: "*" is everywhere; "destination:CRM" is "CRM". */
+function scopeLabel(scope: string): string {
+  return scope === "*" ? "everywhere" : scope.slice(scope.indexOf(":") + 1);
+}
+
+function RoleModal(props: { existing: Role | null; permissions: Permission[]; onClose: () => void }) {
   const queryClient = useQueryClient();
+  const sources = useQuery({ queryKey: keys.sources, queryFn: api.sources.list });
+  const destinations = useQuery({ queryKey: keys.destinations, queryFn: api.destinations.list });
   const [name, setName] = useState(props.existing?.name ?? "");
   const [description, setDescription] = useState(props.existing?.description ?? "");
-  const [granted, setGranted] = useState<Set<string>>(new Set(props.existing?.grants.map((g) => g.permission) ?? []));
+  // Each permission granted, with the scopes it is granted on ("*": every source or destination).
+  const [granted, setGranted] = useState<Map<string, string[]>>(() => {
+    const map = new Map<string, string[]>();
+    for (const g of props.existing?.grants ?? []) map.set(g.permission, [...(map.get(g.permission) ?? []), g.scope]);
+    return map;
+  });
+  const scopes = (kind: string | null) => {
+    if (!kind) return [];
+    const names = kind === "source" ? (sources.data ?? []).map((s) => s.name) : (destinations.data ?? []).map((d) => d.name);
+    return [
+      { value: "*", label: `every ${kind}` },
+      ...names.map((n) => ({ value: `${kind}:${n}`, label: n })),
+    ];
+  };
+  const choose = (permission: string, chosen: string[]) =>
+    setGranted((g) => {
+      const next = new Map(g);
+      const before = g.get(permission) ?? [];
+      // "every …" replaces named scopes, and a named scope replaces "every …".
+      const added = chosen.filter((c) => !before.includes(c));
+      const scoped = added.includes("*") ? ["*"] : added.length ? chosen.filter((c) => c !== "*") : chosen;
+      if (scoped.length) next.set(permission, scoped);
+      else next.delete(permission);
+      return next;
+    });
   const save = useMutation({
     mutationFn: () => {
-      const grants = [...granted].map((permission) => ({ permission, scope: "*" }));
+      const grants = [...granted].flatMap(([permission, on]) => on.map((scope) => ({ permission, scope })));
       return props.existing ? api.roles.update(props.existing.name, { description, grants }) : api.roles.create({ name: name.trim(), description, grants });
     },
     meta: { quiet: true },
@@ -155,23 +186,52 @@ function RoleModal(props: { existing: Role | null; permissions: { name: string; 
     save.mutate();
   };
   return (
-    <Modal opened onClose={props.onClose} title={props.existing ? `Edit ${props.existing.name}` : "Add a role"} size="lg">
+    <Modal opened onClose={props.onClose} title={props.existing ? `Edit ${props.existing.name}` : "Add a role"} size="xl">
       <form onSubmit={submit}>
         <Stack>
           {failure && <Alert color="red" title={failure.title}>{failure.message}</Alert>}
           <TextInput label="Name" required value={name} onChange={(e) => setName(e.currentTarget.value)} disabled={Boolean(props.existing)} data-autofocus />
           <TextInput label="Description" value={description} onChange={(e) => setDescription(e.currentTarget.value)} />
-          <Text size="sm" fw={500}>Permissions (on every source and destination)</Text>
-          {props.permissions.map((p) => (
-            <Checkbox key={p.name} label={<><Code>{p.name}</Code> {p.description}</>} checked={granted.has(p.name)} onChange={(e) => {
-              const checked = e.currentTarget.checked;
-              setGranted((g) => {
-                const next = new Set(g);
-                if (checked) next.add(p.name); else next.delete(p.name);
-                return next;
-              });
-            }} />
-          ))}
+          <Text size="sm" fw={500}>Permissions, each on every source or destination or only on some</Text>
+          <Table verticalSpacing={6}>
+            <Table.Tbody>
+              {props.permissions.map((p) => {
+                const on = granted.get(p.name) ?? [];
+                return (
+                  <Table.Tr key={p.name}>
+                    <Table.Td w={36}>
+                      <Checkbox
+                        aria-label={p.name}
+                        checked={on.length > 0}
+                        onChange={(e) => choose(p.name, e.currentTarget.checked ? ["*"] : [])}
+                        data-testid="role-permission"
+                        data-permission={p.name}
+                      />
+                    </Table.Td>
+                    <Table.Td>
+                      <Code>{p.name}</Code>
+                      <Text size="xs" c="dimmed">{p.description}</Text>
+                    </Table.Td>
+                    <Table.Td w={300}>
+                      {p.scope_kind ? (
+                        <MultiSelect
+                          aria-label={`Where ${p.name} applies`}
+                          placeholder={on.length ? undefined : "not granted"}
+                          data={scopes(p.scope_kind)}
+                          value={on}
+                          onChange={(chosen) => choose(p.name, chosen)}
+                          size="xs"
+                          data-testid="role-scope"
+                        />
+                      ) : (
+                        <Text size="xs" c="dimmed">workspace-wide</Text>
+                      )}
+                    </Table.Td>
+                  </Table.Tr>
+                );
+              })}
+            </Table.Tbody>
+          </Table>
           <Group justify="flex-end"><Button variant="default" onClick={props.onClose}>Cancel</Button><Button type="submit" loading={save.isPending}>Save</Button></Group>
         </Stack>
       </form>

@@ -225,7 +225,11 @@ function SyncForm(props: {
               label="Destination"
               required
               searchable
-              data={props.destinations.map((d) => ({ value: d.name, label: `${d.name} (${props.types.find((t) => t.name === d.type)?.title ?? d.type})` }))}
+              // The type's title without its own parenthesis: "Files (CSV, JSON Lines…)" reads "Files".
+              data={props.destinations.map((d) => ({
+                value: d.name,
+                label: `${d.name} (${(props.types.find((t) => t.name === d.type)?.title ?? d.type).replace(/\s*\(.*\)\s*$/, "")})`,
+              }))}
               value={destination}
               onChange={(v) => {
                 setDestination(v);
@@ -368,7 +372,7 @@ function SyncForm(props: {
             data-testid="schedule-kind"
             data={[
               { value: "manual", label: "Only when run by hand" },
-              { value: "every", label: "Every…" },
+              { value: "every", label: "On an interval" },
               { value: "cron", label: "At set times (cron)" },
               { value: "after", label: "After another sync" },
             ]}

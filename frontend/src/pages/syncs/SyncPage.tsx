@@ -15,7 +15,7 @@ import {
   Text,
   Tooltip,
 } from "@mantine/core";
-import { IconEdit, IconFlask, IconPlayerPlay, IconTrash } from "@tabler/icons-react";
+import { IconEdit, IconFlask, IconLock, IconPlayerPlay, IconTrash } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
@@ -26,7 +26,7 @@ import type { DryRun, Run, RunCounts } from "../../api/types";
 import { useCan } from "../../auth/auth";
 import { ConfirmModal } from "../../components/ConfirmModal";
 import { CodeBlock, EmptyState, ErrorState, PageHeader, StatusBadge, TableSkeleton } from "../../components/common";
-import { between, formatCount, formatDuration, formatTime, formatValue } from "../../components/format";
+import { between, formatAgo, formatCount, formatDuration, formatTime, formatValue } from "../../components/format";
 
 const ACTIVE = new Set(["queued", "running"]);
 
@@ -44,6 +44,8 @@ export function SyncPage() {
     // Its "Last run" badge follows a run until it ends, as the run history does.
     refetchInterval: (query) => (ACTIVE.has(query.state.data?.data.latest_run?.status ?? "") ? 1500 : false),
   });
+  const destinations = useQuery({ queryKey: keys.destinations, queryFn: api.destinations.list });
+  const types = useQuery({ queryKey: keys.destinationTypes, queryFn: api.destinations.types });
   const runs = useQuery({
     queryKey: keys.runs(name),
     queryFn: () => api.syncs.runs(name),
@@ -79,6 +81,8 @@ export function SyncPage() {
   if (sync.error) return <ErrorState error={sync.error} onRetry={() => sync.refetch()} />;
   const view = sync.data.data;
   const d = view.definition;
+  const destinationType = destinations.data?.find((x) => x.name === d.destination)?.type;
+  const identifiers = types.data?.find((t) => t.name === destinationType)?.identifiers;
   const running = runs.data?.some((r) => ACTIVE.has(r.status) && !r.dry_run) ?? false;
 
   return (
@@ -113,18 +117,51 @@ export function SyncPage() {
         <Fact label="To" value={d.destination} />
         <Fact label="Mode" value={d.mode} />
         <Fact label="Schedule" value={view.schedule} />
-        <Fact label="Last run" value={<StatusBadge status={view.latest_run?.status} testId="sync-status" />} />
+        <Fact
+          label="Last run"
+          value={
+            <Group gap={6} wrap="nowrap">
+              <div style={{ flexShrink: 0 }}>
+                <StatusBadge status={view.latest_run?.status} testId="sync-status" />
+              </div>
+              {view.latest_run?.finished_at && (
+                <Tooltip label={formatTime(view.latest_run.finished_at)}>
+                  <Text size="xs" c="dimmed" fw={400} style={{ whiteSpace: "nowrap" }}>
+                    {formatAgo(view.latest_run.finished_at, Date.now(), true)}
+                  </Text>
+                </Tooltip>
+              )}
+            </Group>
+          }
+        />
       </SimpleGrid>
       <Paper withBorder p="sm" mb="lg">
         <Text size="sm" fw={500} mb={4}>
           Field mapping
         </Text>
         <Group gap="xs">
-          {Object.entries(d.mapping).map(([field, value]) => (
-            <Badge key={field} variant="default" style={{ textTransform: "none" }}>
-              {field} ← {typeof value === "string" ? value : "template" in value ? `“${value.template}”` : `= ${formatValue(value.constant)}`}
-            </Badge>
-          ))}
+          {Object.entries(d.mapping).map(([field, value]) => {
+            const identifier = identifiers?.[field];
+            return (
+              <Tooltip
+                key={field}
+                disabled={!identifier}
+                label={identifier?.hashed ? `An identifier: normalized (${identifier.rules} rules) and SHA-256 hashed before it leaves` : `An identifier: normalized (${identifier?.rules} rules), sent as is`}
+              >
+                <Badge
+                  variant={identifier?.hashed ? "light" : "default"}
+                  color={identifier?.hashed ? "violet" : undefined}
+                  leftSection={identifier?.hashed ? <IconLock size={11} /> : undefined}
+                  style={{ textTransform: "none" }}
+                  data-testid="sync-mapping-field"
+                  data-hashed={identifier?.hashed ? "true" : "false"}
+                >
+                  {field} ← {typeof value === "string" ? value : "template" in value ? `“${value.template}”` : `= ${formatValue(value.constant)}`}
+                  {identifier?.hashed ? " (hashed)" : ""}
+                </Badge>
+              </Tooltip>
+            );
+          })}
         </Group>
       </Paper>
 
@@ -216,7 +253,7 @@ function RunHistory(props: { runs: Run[]; onOpen: (id: string) => void }) {
     .slice(0, 30)
     .reverse()
     .map((r) => ({
-      run: formatTime(r.started_at ?? r.queued_at),
+      run: shortTime(r.started_at ?? r.queued_at),
       added: r.counts.added ?? 0,
       changed: r.counts.changed ?? 0,
       removed: r.counts.removed ?? 0,
@@ -242,7 +279,8 @@ function RunHistory(props: { runs: Run[]; onOpen: (id: string) => void }) {
             ]}
             valueFormatter={(v) => formatCount(v)}
             withLegend
-            xAxisProps={{ tick: false }}
+            maxBarWidth={36}
+            tickLine="y"
           />
         </Paper>
       )}
@@ -298,7 +336,7 @@ function RunHistory(props: { runs: Run[]; onOpen: (id: string) => void }) {
   );
 }
 
-function CountGrid(props: { counts: Partial<RunCounts>; planned?: boolean }) {
+function CountGrid(props: { counts: Partial<RunCounts>; planned?: boolean; narrow?: boolean }) {
   const items: [string, number | undefined][] = props.planned
     ? [
         ["would add", props.counts.planned_added],
@@ -316,7 +354,7 @@ function CountGrid(props: { counts: Partial<RunCounts>; planned?: boolean }) {
         ["removals held", props.counts.held_removals],
       ];
   return (
-    <SimpleGrid cols={{ base: 2, sm: 4, lg: items.length }}>
+    <SimpleGrid cols={props.narrow ? 4 : { base: 2, sm: 4, lg: items.length }} spacing="xs">
       {items.map(([label, value]) => (
         <Paper withBorder p="sm" key={label} data-testid={`count-${label.replace(/ /g, "-")}`}>
           <Text size="xs" c="dimmed">
@@ -333,10 +371,16 @@ function CountGrid(props: { counts: Partial<RunCounts>; planned?: boolean }) {
 
 function DryRunResult(props: { result: DryRun }) {
   const r = props.result;
+  const idle = !r.counts.planned_added && !r.counts.planned_changed && !r.counts.planned_removed;
   return (
     <Stack data-testid="dry-run-result">
       {r.error && <ErrorState error={new Error(r.error)} title="The dry run failed" />}
       <CountGrid counts={r.counts} planned />
+      {!r.error && idle && (
+        <Text size="sm" c="dimmed" data-testid="dry-run-nothing">
+          Nothing would be sent: the destination already holds every member as the warehouse has them now.
+        </Text>
+      )}
       {Object.entries(r.samples ?? {}).map(([operation, rows]) =>
         rows.length ? (
           <Stack gap={4} key={operation}>
@@ -347,7 +391,7 @@ function DryRunResult(props: { result: DryRun }) {
           </Stack>
         ) : null,
       )}
-      {Object.keys(r.samples ?? {}).length === 0 && (
+      {!idle && Object.keys(r.samples ?? {}).length === 0 && (
         <Text size="sm" c="dimmed">
           No samples: seeing rows needs the data:view permission.
         </Text>
@@ -442,7 +486,7 @@ function RunDrawer(props: { id: string | null; onClose: () => void }) {
             </Text>
           </Group>
           {r.error && <ErrorState error={new Error(r.error)} title="The run failed" />}
-          <CountGrid counts={r.counts} />
+          <CountGrid counts={r.counts} narrow />
           <Text size="xs" c="dimmed">
             Planned: {formatCount(r.counts.planned_added)} to add, {formatCount(r.counts.planned_changed)} to change, {formatCount(r.counts.planned_removed)} to remove.
           </Text>
@@ -476,7 +520,7 @@ function RunDrawer(props: { id: string | null; onClose: () => void }) {
             Log
           </Text>
           {logs.data?.length ? (
-            <CodeBlock code={logs.data.map((l) => `${l.at.slice(11, 19)} ${l.level.padEnd(7)} ${l.message}`).join("\n")} maxHeight={360} testId="run-log" />
+            <CodeBlock code={logs.data.map((l) => `${l.at.slice(11, 19)} ${l.level.padEnd(7)} ${l.message}`).join("\n")} maxHeight={360} testId="run-log" wrap />
           ) : (
             <Text size="sm" c="dimmed">
               {logs.isPending ? "Loading…" : "No log lines."}
@@ -486,4 +530,10 @@ function RunDrawer(props: { id: string | null; onClose: () => void }) {
       ) : null}
     </Drawer>
   );
+}
+
+const short = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+
+function shortTime(iso: string | null | undefined): string {
+  return iso ? short.format(new Date(iso)) : "—";
 }

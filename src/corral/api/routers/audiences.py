@@ -55,6 +55,7 @@ from corral.errors import (
 )
 from corral.sql import canonical_dialect, render
 from corral.sql.build import alias, column, literal
+from corral.store.versions import definition_hash
 from corral.workspace import Workspace
 from corral.workspace.files import definition_error
 
@@ -76,9 +77,33 @@ class AudienceSummary(BaseModel):
     file: str
     etag: str
     conditions: int
-    size: int | None = Field(description="Members when last previewed (15 minutes), else null")
-    sized_at: datetime | None = None
+    size: int | None = Field(
+        description="Members when last measured (on this definition if it ever was), "
+        "else null: never measured"
+    )
+    parent_rows: int | None = Field(default=None, description="Parent rows at that measure")
+    sized_at: datetime | None = Field(default=None, description="When that size was measured")
+    size_as_of: datetime | None = Field(
+        default=None, description="The as-of time relative windows were measured from"
+    )
+    size_stale: bool = Field(
+        default=False,
+        description="True when the size was measured on another definition than the "
+        "current one (the audience, or one it refers to, changed since)",
+    )
+    size_source: str | None = Field(
+        default=None, description="Who measured it: studio, cli, demo or sync"
+    )
     syncs: list[SyncUse]
+
+
+class MeasuredSize(BaseModel):
+    size: int
+    parent_rows: int
+    as_of: datetime = Field(description="The as-of time relative windows were measured from")
+    measured_at: datetime
+    source: str = Field(description="studio, cli, demo or sync")
+    current: bool = Field(description="Measured on the audience's current definition")
 
 
 class AudienceDetail(BaseModel):
@@ -138,17 +163,22 @@ def condition_schema(
     return AudienceDefinition.model_json_schema()
 
 
-@router.get("/audiences", summary="Audiences, with recent sizes and the syncs that use them")
+@router.get("/audiences", summary="Audiences, with their sizes and the syncs that use them")
 def list_audiences(
     principal: AudienceViewer, studio: StudioDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[AudienceSummary]:
+    """Each audience's latest measured size (kept in the metadata store by every preview
+    in the studio, `corral audience preview` and `corral demo`); `size_stale` tells a
+    size measured on an older definition."""
     workspace = studio.workspace()
     latest = studio.store.latest_runs()
+    hashes = studio.definition_hashes()
+    sizes = studio.store.latest_sizes(hashes)
     items = []
     for name in sorted(workspace.audiences):
         audience, path = workspace.audiences[name], workspace.audience_files[name]
         etag = etag_of(path)
-        known = studio.known_size(name, etag)
+        known = sizes.get(name)
         uses = [
             SyncUse(
                 name=s.name,
@@ -167,7 +197,11 @@ def list_audiences(
                 etag=etag,
                 conditions=len(audience.conditions),
                 size=known.size if known else None,
-                sized_at=known.at if known else None,
+                parent_rows=known.parent_rows if known else None,
+                sized_at=known.measured_at if known else None,
+                size_as_of=known.as_of if known else None,
+                size_stale=known is not None and known.definition_hash != hashes[name],
+                size_source=known.source.value if known else None,
                 syncs=uses,
             )
         )
@@ -233,7 +267,7 @@ def put_audience(
         change.write(path, data)
     if renamed:
         studio.versions.rename(name, body.name)
-        studio.forget_size(name)
+        studio.store.rename_sizes(name, body.name)
     studio.versions.append(body.name, data.decode(), author=author(principal), action="update")
     audit(
         request,
@@ -270,7 +304,6 @@ def delete_audience(
         change.delete(path)
     studio.versions.append(name, text, author=author(principal), action="delete")
     audit(request, principal, "audience.delete", name)
-    studio.forget_size(name)
     return Response(status_code=204)
 
 
@@ -330,6 +363,31 @@ def restore_version(
     return _detail(studio, name, response)
 
 
+@router.get("/audiences/{name}/sizes", summary="An audience's measured sizes, newest first")
+def list_sizes(
+    principal: AudienceViewer,
+    name: str,
+    studio: StudioDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[MeasuredSize]:
+    """Every size measured by a preview, `corral audience preview` or `corral demo`;
+    `current` is false for sizes measured on an older definition."""
+    workspace = studio.workspace()
+    name = _name(workspace, name)
+    now = definition_hash(workspace.audiences[name], workspace.audiences)
+    return [
+        MeasuredSize(
+            size=s.size,
+            parent_rows=s.parent_rows,
+            as_of=s.as_of,
+            measured_at=s.measured_at,
+            source=s.source.value,
+            current=s.definition_hash == now,
+        )
+        for s in studio.store.size_history(name, limit=limit)
+    ]
+
+
 # -- previews, members, SQL -------------------------------------------------------------------
 
 
@@ -337,7 +395,10 @@ def restore_version(
 def live_preview(
     principal: AudienceViewer, body: LivePreviewRequest, studio: StudioDep
 ) -> dict[str, Any]:
-    """Size, parent rows, the size of each top-level condition and timings; no rows."""
+    """Size, parent rows, the size of each top-level condition and timings; no rows.
+
+    When the definition is a saved audience's, unchanged, its size is recorded as that
+    audience's (see GET /audiences)."""
     workspace = studio.workspace()
     definition = body.definition
     result = preview(
@@ -349,6 +410,11 @@ def live_preview(
         time_zone=workspace.settings.time_zone,
         blocks=body.blocks,
     )
+    saved = workspace.audiences.get(definition.name)
+    if saved is not None and body.as_of is None:
+        measured = definition_hash(definition, workspace.audiences)
+        if measured == definition_hash(saved, workspace.audiences):
+            studio.record_size(definition.name, result, measured)
     return result.to_dict()
 
 
@@ -357,7 +423,8 @@ def preview_audience(
     principal: AudienceViewer, name: str, body: PreviewRequest, studio: StudioDep
 ) -> dict[str, Any]:
     """Size, block sizes, breakdowns and a sample. A sample, and `reveal`, need data:view;
-    pii and sensitive values are redacted in samples unless revealed."""
+    pii and sensitive values are redacted in samples unless revealed. A preview at the
+    default as-of time records the audience's size (see GET /audiences)."""
     if (body.sample or body.reveal) and not principal.can("data:view", SOURCE_SCOPE):
         raise PermissionDeniedError(
             "a sample of members (or revealing values) needs the data:view permission",
@@ -366,8 +433,6 @@ def preview_audience(
         )
     workspace = studio.workspace()
     name = _name(workspace, name)
-    path = workspace.audience_files[name]
-    etag = etag_of(path)
     result = preview(
         workspace.audiences[name],
         studio.schema(),
@@ -382,7 +447,8 @@ def preview_audience(
         reveal=body.reveal,
     )
     if body.as_of is None:
-        studio.remember_size(name, result.size, result.parent_rows, etag)
+        measured = definition_hash(workspace.audiences[name], workspace.audiences)
+        studio.record_size(name, result, measured)
     return result.to_dict()
 
 

@@ -287,6 +287,24 @@ class StoreConformance:
         assert [s.size for s in store.size_history("VIPs", limit=1)] == [12]
         assert store.size_history("nobody") == []
 
+    def test_the_same_measure_again_within_an_hour_only_moves_the_newest_time(
+        self, store: Store
+    ) -> None:
+        store.record_size(measured("VIPs", "v1", 10, 0))
+        store.record_size(measured("VIPs", "v1", 10, 20, SizeSource.STUDIO))  # opened again
+        store.record_size(measured("VIPs", "v1", 10, 70))  # 50 minutes after the newest
+        store.record_size(measured("VIPs", "v1", 11, 75))  # the data changed
+        store.record_size(measured("VIPs", "v1", 11, 140))  # 65 minutes after the newest
+        store.record_size(measured("VIPs", "v2", 11, 141))  # the definition changed
+
+        history = store.size_history("VIPs")
+        assert [(s.definition_hash, s.size, s.measured_at) for s in history] == [
+            ("v2", 11, T0 + timedelta(minutes=141)),
+            ("v1", 11, T0 + timedelta(minutes=140)),
+            ("v1", 11, T0 + timedelta(minutes=75)),
+            ("v1", 10, T0 + timedelta(minutes=70)),
+        ]
+
     def test_latest_sizes_prefer_the_current_definition(self, store: Store) -> None:
         store.record_size(measured("VIPs", "v1", 10, 0))
         store.record_size(measured("VIPs", "v2", 20, 5))  # a draft or a newer version

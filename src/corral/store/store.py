@@ -575,8 +575,26 @@ class Store:
     # Audience sizes
 
     def record_size(self, size: AudienceSize) -> None:
-        """Keep one measured size; every measure is kept, as the audience's size history."""
+        """Keep one measured size in the audience's size history.
+
+        A measure that repeats the audience's newest one (same definition, size, parent rows
+        and as-of time) within `REPEAT_WINDOW` of it only moves that entry's time, so
+        opening an audience again and again does not grow the history.
+        """
         with self._transaction() as connection:
+            newest = connection.execute(
+                sa.select(AudienceSizeRow)
+                .where(AudienceSizeRow.audience == size.audience)
+                .order_by(AudienceSizeRow.measured_at.desc(), AudienceSizeRow.id.desc())
+                .limit(1)
+            ).first()
+            if newest is not None and _repeats(_audience_size(newest), size):
+                connection.execute(
+                    sa.update(AudienceSizeRow)
+                    .where(AudienceSizeRow.id == newest.id)
+                    .values(measured_at=size.measured_at, source=size.source.value)
+                )
+                return
             connection.execute(
                 sa.insert(AudienceSizeRow).values(
                     audience=size.audience,
@@ -645,6 +663,20 @@ class Store:
                 .where(AudienceSizeRow.audience == old)
                 .values(audience=new)
             )
+
+
+# Within this time of an audience's newest size, the same measure again is not new history.
+REPEAT_WINDOW = timedelta(hours=1)
+
+
+def _repeats(newest: AudienceSize, size: AudienceSize) -> bool:
+    same = (newest.definition_hash, newest.size, newest.parent_rows, newest.as_of) == (
+        size.definition_hash,
+        size.size,
+        size.parent_rows,
+        size.as_of,
+    )
+    return same and timedelta(0) <= size.measured_at - newest.measured_at <= REPEAT_WINDOW
 
 
 class _LostRace(Exception):

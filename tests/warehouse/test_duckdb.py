@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -127,3 +129,26 @@ def test_a_max_queries_that_is_not_a_positive_number_is_refused() -> None:
         connect("duckdb://:memory:?max_queries=many")
     with pytest.raises(ConfigurationError, match="max_queries must be at least 1"):
         connect("duckdb://:memory:?max_queries=0")
+
+
+def test_a_file_another_process_holds_says_so_and_how_to_go_on(database_file: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; held = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); time.sleep(60)",
+            str(database_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(WarehouseError) as raised:
+            DuckDBWarehouse(str(database_file))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "Could not set lock" in raised.value.message
+    assert raised.value.hint is not None and "one process at a time" in raised.value.hint

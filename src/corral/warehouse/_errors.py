@@ -16,6 +16,9 @@ HINTS = {
     "or give Corral a planner schema it may write to",
     "connection": "check that the warehouse is running and the URL (host, port, database, "
     "credentials) is right",
+    "locked": "an embedded DuckDB file is open in one process at a time: stop the other "
+    "process (`corral serve` runs previews and syncs itself; use the studio or its API "
+    "while it runs), or put the warehouse in a server such as PostgreSQL",
     "other": None,
 }
 

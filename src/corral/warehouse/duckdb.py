@@ -211,4 +211,6 @@ def _errors(sql: str) -> Iterator[None]:
         yield
     except duckdb.Error as error:
         kind = next((k for cls, k in _ERROR_KINDS if isinstance(error, cls)), "other")
+        if kind == "connection" and "Could not set lock on file" in str(error):
+            kind = "locked"
         raise warehouse_error("duckdb", sql, str(error), kind) from error

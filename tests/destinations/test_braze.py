@@ -5,7 +5,8 @@ itself, from the pages found with the search tool:
 - braze.com/docs/api/endpoints/user_data/post_user_track: `Authorization: Bearer <key>`,
   a JSON body with an `attributes` array of user attributes objects, each with one
   identifier (`external_id`, `email` or `phone`), and at most 75 objects per request;
-- braze.com/docs/api/api_limits: 3,000 requests per 3 seconds for /users/track;
+- braze.com/docs/api/api_limits: 3,000 requests per 3 seconds for /users/track, and the
+  `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` headers;
 - braze.com/docs/api/errors: a success with minor errors answers
   `{"message": "success", "errors": [...]}`; each error names `input_array` and `index`.
 """
@@ -13,6 +14,8 @@ itself, from the pages found with the search tool:
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 
 import httpx
@@ -185,6 +188,50 @@ def test_rate_limiting_surfaces_as_a_transient_error() -> None:
     with pytest.raises(TransientDestinationError) as raised:
         destination(throttled).send(Batch(Operation.ADD, users(1)))
     assert raised.value.retry_after == 3.0
+
+
+def test_a_429_without_retry_after_waits_until_braze_resets_its_window(
+    vendor: FakeBraze,
+) -> None:
+    answers = [
+        httpx.Response(
+            429,
+            headers={
+                "X-RateLimit-Limit": "3000",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int(time.time()) + 3),
+            },
+            json={"message": "Too many requests"},
+        )
+    ]
+    clock = FakeClock()
+    settings = BrazeConfig.model_validate({"rest_endpoint": ENDPOINT, "api_key": "braze-key"})
+    braze = BrazeDestination(
+        settings,
+        transport=httpx.MockTransport(lambda r: answers.pop(0) if answers else vendor(r)),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    braze.open(Mode.UPSERT, ["external_id", "tier"])
+
+    results = braze.send(Batch(Operation.ADD, users(1)))
+
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED]
+    assert len(clock.slept) == 1 and 1.0 < clock.slept[0] <= 3.0
+
+
+def test_unknown_users_in_update_mode_count_as_delivered_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def skipping(request: httpx.Request) -> httpx.Response:
+        # Braze answers success and names no skipped object; here it counts one of two.
+        return httpx.Response(201, json={"message": "success", "attributes_processed": 1})
+
+    with caplog.at_level(logging.WARNING, logger="corral.destinations.braze"):
+        results = destination(skipping, Mode.UPDATE).send(Batch(Operation.CHANGE, users(2)))
+
+    assert results == [RowResult.accepted("k0"), RowResult.accepted("k1")]
+    assert "processed 1 of 2 attribute objects" in caplog.text
 
 
 def test_a_fatal_error_without_indexes_is_a_destination_error() -> None:

@@ -535,6 +535,39 @@ def test_concurrent_modification_is_transient() -> None:
         destination.send(Batch(Operation.ADD, records(PEOPLE)))
 
 
+def test_a_quota_error_hands_the_rows_back_with_googles_retry_delay() -> None:
+    failure = {
+        "@type": FAILURE_TYPE,
+        "errors": [
+            {
+                "errorCode": {"quotaError": "RESOURCE_TEMPORARILY_EXHAUSTED"},
+                "message": "Too many requests. Retry in 300 seconds.",
+                "details": {
+                    "quotaErrorDetails": {
+                        "rateScope": "DEVELOPER",
+                        "rateName": "Requests per developer per day",
+                        "retryDelay": "300s",
+                    }
+                },
+            }
+        ],
+    }
+    detail = {k: v for k, v in failure.items() if k != "@type"}
+    parse(json.dumps(detail), ads_errors.GoogleAdsFailure.pb())  # Google's own shape
+
+    def exhausted(request: httpx.Request) -> httpx.Response:
+        error = {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}
+        return httpx.Response(429, json={"error": {**error, "details": [failure]}})
+
+    fake = FakeGoogle(**{"offlineUserDataJobs:create": exhausted})
+    destination = make(fake)
+    with pytest.raises(TransientDestinationError) as raised:
+        destination.send(Batch(Operation.ADD, records(PEOPLE)))
+
+    assert raised.value.retry_after == 300.0
+    assert len(fake.ads("offlineUserDataJobs:create")) == 1  # too long to wait in a thread
+
+
 def test_a_missing_user_list_is_a_permanent_error() -> None:
     def missing(request: httpx.Request) -> httpx.Response:
         return httpx.Response(

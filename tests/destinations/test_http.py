@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from corral.destinations.base import RateLimit
-from corral.destinations.http import HttpClient, parse_retry_after
+from corral.destinations.http import HttpClient, parse_retry_after, seconds_until_epoch
 from corral.errors import DestinationError, TransientDestinationError
 from tests.helpers.fake_server import FakeServer, RecordedRequest, Reply, serve
 
@@ -305,6 +305,51 @@ def test_retry_after_holds_back_the_clients_next_request() -> None:
 
     client.request("POST", "/b")  # say, from another thread: it waits out the hold
     assert fake.sleeps == [7.0]
+
+
+def wait_header(response: httpx.Response) -> float | None:
+    """A vendor signal for the throttle tests: the wait named in an `X-Wait` header."""
+    value = response.headers.get("X-Wait")
+    return float(value) if value else None
+
+
+def test_a_vendors_throttle_signal_stands_in_for_a_missing_retry_after() -> None:
+    script = Script(httpx.Response(429, headers={"X-Wait": "4"}), httpx.Response(200))
+    fake = FakeTime()
+    client = make_client(script, fake, throttle=wait_header)
+
+    assert client.request("POST", "/a").status_code == 200
+    assert fake.sleeps == [4.0]
+
+
+def test_retry_after_wins_over_a_vendors_throttle_signal() -> None:
+    script = Script(
+        httpx.Response(429, headers={"Retry-After": "2", "X-Wait": "9"}), httpx.Response(200)
+    )
+    fake = FakeTime()
+    client = make_client(script, fake, throttle=wait_header)
+
+    client.request("POST", "/a")
+    assert fake.sleeps == [2.0]
+
+
+def test_a_spent_window_on_a_success_holds_the_next_request() -> None:
+    script = Script(httpx.Response(200, headers={"X-Wait": "5"}), httpx.Response(200))
+    fake = FakeTime()
+    client = make_client(script, fake, throttle=wait_header)
+
+    client.request("POST", "/a")
+    assert fake.sleeps == []
+    script.steps = [httpx.Response(200)]
+    client.request("POST", "/b")
+    assert fake.sleeps == [5.0]
+
+
+def test_seconds_until_epoch() -> None:
+    assert seconds_until_epoch("1000", now=990.0) == 10.0
+    assert seconds_until_epoch("1000", now=1005.0) == 0.0
+    assert seconds_until_epoch("soon", now=0.0) is None
+    assert seconds_until_epoch(None) is None
 
 
 def test_a_long_hold_fails_other_requests_fast_without_sending_them() -> None:

@@ -11,12 +11,15 @@ shapes itself, from the pages found with the search tool:
   memberships/add-to-list (PUT a JSON array of record ids; the answer lists
   `recordIdsMissing`);
 - rate limits: developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines
-  and the changelog "Increasing our API limits" (100 to 190 requests per 10 s).
+  and the changelog "Increasing our API limits" (100 to 190 requests per 10 s); the same
+  guidelines give the 429 body (`errorType` RATE_LIMIT, `policyName`) and the
+  `X-HubSpot-RateLimit-*` headers the rate-limit tests answer with.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -227,21 +230,84 @@ def test_a_bad_token_is_a_destination_error(vendor: FakeHubSpot) -> None:
     assert hubspot.check().ok is False
 
 
-def test_rate_limiting_surfaces_as_a_transient_error() -> None:
-    def throttled(request: httpx.Request) -> httpx.Response:
-        body = {"status": "error", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}
-        return httpx.Response(429, json=body)
+def throttling(
+    vendor: Callable[[httpx.Request], httpx.Response], *answers: httpx.Response
+) -> tuple[HubSpotDestination, FakeClock]:
+    """A destination whose first calls get `answers`, and the vendor after them."""
+    queue = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return queue.pop(0) if queue else vendor(request)
 
     clock = FakeClock()
     settings = HubSpotConfig.model_validate({"access_token": "pat-na1-test"})
     hubspot = HubSpotDestination(
-        settings, transport=httpx.MockTransport(throttled), sleep=clock.sleep, clock=clock
+        settings, transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock
     )
     hubspot.open(Mode.UPSERT, ["email"])
+    return hubspot, clock
+
+
+# The 429 body and headers of HubSpot's "API usage guidelines" page.
+WINDOW = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000", "X-HubSpot-RateLimit-Max": "100"}
+
+
+def rate_limited(policy: str) -> httpx.Response:
+    body = {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24",
+        "policyName": policy,
+    }
+    return httpx.Response(429, headers={**WINDOW, "X-HubSpot-RateLimit-Remaining": "0"}, json=body)
+
+
+def test_a_rolling_limit_429_is_retried_after_hubspots_window(vendor: FakeHubSpot) -> None:
+    hubspot, clock = throttling(vendor, rate_limited("TEN_SECONDLY_ROLLING"))
+
+    results = hubspot.send(Batch(Operation.ADD, contacts("a@x.io")))
+
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED]
+    assert clock.slept == [10.0]
+
+
+def test_a_secondly_limit_429_is_retried_after_a_second(vendor: FakeHubSpot) -> None:
+    hubspot, clock = throttling(vendor, rate_limited("SECONDLY"))
+
+    hubspot.send(Batch(Operation.ADD, contacts("a@x.io")))
+
+    assert clock.slept == [1.0]
+
+
+def test_the_daily_limit_hands_the_rows_back_for_an_hour(vendor: FakeHubSpot) -> None:
+    hubspot, clock = throttling(vendor, rate_limited("DAILY"))
+
+    with pytest.raises(TransientDestinationError) as raised:
+        hubspot.send(Batch(Operation.ADD, contacts("a@x.io")))
+
+    assert raised.value.retry_after == 3_600.0
+    assert clock.slept == []
+    assert vendor.requests == []  # no retry was sent
+
+
+def test_a_spent_window_holds_the_next_call(vendor: FakeHubSpot) -> None:
+    spent = {**WINDOW, "X-HubSpot-RateLimit-Remaining": "0"}
+    answer = {"status": "COMPLETE", "results": [{"id": "1", "objectWriteTraceId": "0"}]}
+    hubspot, clock = throttling(vendor, httpx.Response(200, headers=spent, json=answer))
+
+    hubspot.send(Batch(Operation.ADD, contacts("a@x.io")))
+    assert clock.slept == []
+    hubspot.send(Batch(Operation.ADD, contacts("b@x.io")))
+    assert clock.slept == [10.0]
+
+
+def test_rate_limiting_that_persists_surfaces_as_a_transient_error() -> None:
+    hubspot, clock = throttling(lambda request: rate_limited("TEN_SECONDLY_ROLLING"))
 
     with pytest.raises(TransientDestinationError):
         hubspot.send(Batch(Operation.ADD, contacts("a@x.io")))
-    assert len(clock.slept) >= 4  # backed off between the HTTP layer's attempts
+    assert clock.slept == [10.0] * 4
 
 
 def test_the_rate_limiter_keeps_to_100_requests_per_10_seconds(vendor: FakeHubSpot) -> None:

@@ -19,7 +19,7 @@ import pytest
 from corral.destinations.base import Batch, Job, Mode, Operation, Outcome, Record, RowResult
 from corral.destinations.klaviyo import KlaviyoConfig, KlaviyoDestination
 from corral.errors import DefinitionError, DestinationError, TransientDestinationError
-from tests.destinations.openapi_contract import ContractTransport, FakeClock
+from tests.destinations.openapi_contract import SPECS, ContractTransport, FakeClock
 
 DESCRIPTIONS = [
     "klaviyo-bulk_import_profiles.json",
@@ -366,6 +366,42 @@ def test_rate_limiting_surfaces_as_a_transient_error() -> None:
     with pytest.raises(TransientDestinationError) as raised:
         klaviyo.send(Batch(Operation.ADD, people("a@example.com")))
     assert raised.value.retry_after == 90.0
+
+
+def test_a_spent_steady_window_holds_the_next_request(vendor: FakeKlaviyo) -> None:
+    # "Rate limits, status codes, and errors": answers other than 429 carry RateLimit-*.
+    spent = {"RateLimit-Limit": "150", "RateLimit-Remaining": "0", "RateLimit-Reset": "37"}
+    first = [True]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = vendor(request)
+        if first:
+            first.clear()
+            response.headers.update(spent)
+        return response
+
+    transport = ContractTransport(DESCRIPTIONS, answer, undescribed=UNDESCRIBED)
+    clock = FakeClock()
+    settings = KlaviyoConfig.model_validate({"api_key": "pk_test"})
+    klaviyo = KlaviyoDestination(settings, transport=transport, sleep=clock.sleep, clock=clock)
+    klaviyo.open(Mode.UPSERT, ["email"])
+
+    job = klaviyo.send(Batch(Operation.ADD, people("a@example.com")))
+    assert isinstance(job, Job) and clock.slept == []
+    klaviyo.poll(job)
+    assert clock.slept == [37.0]
+
+
+def test_every_request_names_the_specs_revision(transport: ContractTransport) -> None:
+    run(destination(transport), Batch(Operation.ADD, people("a@example.com")))
+
+    revision = json.loads(
+        (SPECS / "klaviyo-bulk_import_profiles.json").read_text(encoding="utf-8")
+    )["paths"]["/api/profile-bulk-import-jobs"]["post"]["parameters"]
+    (default,) = [p["schema"]["default"] for p in revision if p.get("name") == "revision"]
+    assert transport.exchanges and all(
+        e.request.headers["revision"] == default for e in transport.exchanges
+    )
 
 
 def test_check_finds_the_list(transport: ContractTransport) -> None:

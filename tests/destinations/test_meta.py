@@ -397,7 +397,7 @@ def graph_error(code: int, status: int = 400, **extra: Any) -> Callable[[httpx.R
     return answer
 
 
-@pytest.mark.parametrize("code", [4, 17, 32, 613, 80003])
+@pytest.mark.parametrize("code", [4, 17, 32, 613, 80003, 80004])
 def test_throttling_codes_raise_transient_with_the_wait_meta_names(code: int) -> None:
     graph = FakeGraph({("POST", "6001/users"): graph_error(code)})
     destination, _ = make(graph)
@@ -407,6 +407,47 @@ def test_throttling_codes_raise_transient_with_the_wait_meta_names(code: int) ->
         destination.send(Batch(Operation.ADD, records(PEOPLE)))
     assert raised.value.retry_after == 7 * 60
     assert f"(code {code})" in raised.value.message
+
+
+def test_a_throttle_holds_back_the_next_batch_without_sending_it() -> None:
+    graph = FakeGraph({("POST", "6001/users"): graph_error(80003)})
+    destination, _ = make(graph)
+    destination.open(Mode.MEMBERSHIP, ["email"])
+    with pytest.raises(TransientDestinationError):
+        destination.send(Batch(Operation.ADD, records(PEOPLE)))
+
+    with pytest.raises(TransientDestinationError, match="was not sent") as raised:
+        destination.send(Batch(Operation.ADD, records(PEOPLE)))
+    assert len(graph.requests) == 1
+    assert raised.value.retry_after == pytest.approx(7 * 60, abs=5)
+
+
+def test_the_ad_account_usage_header_names_the_wait_when_the_buc_header_does_not() -> None:
+    def throttled(request: httpx.Request) -> httpx.Response:
+        usage = {"acc_id_util_pct": 100, "reset_time_duration": 120, "ads_api_access_tier": "x"}
+        return httpx.Response(
+            400,
+            json={"error": {"message": "User request limit reached", "code": 17}},
+            headers={"X-Ad-Account-Usage": json.dumps(usage)},
+        )
+
+    destination, _ = make(FakeGraph({("POST", "6001/users"): throttled}))
+    destination.open(Mode.MEMBERSHIP, ["email"])
+
+    with pytest.raises(TransientDestinationError) as raised:
+        destination.send(Batch(Operation.ADD, records(PEOPLE)))
+    assert raised.value.retry_after == 120
+
+
+def test_a_flagged_audience_stops_the_run_with_what_to_do() -> None:
+    graph = FakeGraph({("POST", "6001/users"): graph_error(100, error_subcode=1713230)})
+    destination, _ = make(graph)
+    destination.open(Mode.MEMBERSHIP, ["email"])
+
+    with pytest.raises(DestinationError) as raised:
+        destination.send(Batch(Operation.ADD, records(PEOPLE)))
+    assert not isinstance(raised.value, TransientDestinationError)
+    assert raised.value.hint and "Audience Manager" in raised.value.hint
 
 
 def test_an_expired_token_is_a_permanent_error_that_says_what_to_do() -> None:

@@ -3,7 +3,9 @@ own OpenAPI description (../shared/specs/sendgrid-marketing-*-v3.json)."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import time
 import uuid
 from typing import Any
 
@@ -32,11 +34,16 @@ class FakeSendGrid:
         self.invalid: set[str] = set()  # emails the upsert refuses outright (HTTP 400)
         self.failing: dict[str, str] = {}  # emails the job fails, with the reason
         self.error_files: dict[str, str] = {}
+        self.gzip_error_files = False
+        self.error_file_override: str | None = None
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path, method = request.url.path, request.method
         if request.url.host != "api.sendgrid.com":
-            return httpx.Response(200, text=self.error_files[path])
+            text = self.error_files[path]
+            if self.gzip_error_files:
+                return httpx.Response(200, content=gzip.compress(text.encode()))
+            return httpx.Response(200, text=text)
         if request.headers.get("authorization") != "Bearer SG.key":
             return httpx.Response(401, json={"errors": [{"message": "authorization required"}]})
         if (method, path) == ("PUT", "/v3/marketing/contacts"):
@@ -88,7 +95,8 @@ class FakeSendGrid:
         }
         if failed:
             rows = "\n".join(f"{c['email']},{self.failing[c['email']]}" for c in failed)
-            self.error_files[f"/errors/{job_id}.csv"] = "email,errors\n" + rows + "\n"
+            text = self.error_file_override or "email,errors\n" + rows + "\n"
+            self.error_files[f"/errors/{job_id}.csv"] = text
             answer["results"]["errors_url"] = f"{ERRORS_HOST}/errors/{job_id}.csv"
         return httpx.Response(200, json=answer)
 
@@ -236,6 +244,34 @@ def test_an_errored_job_rejects_the_rows_its_error_file_names(
     assert "authorization" not in download.request.headers  # the API key stays at SendGrid
 
 
+def test_a_gzip_compressed_error_file_is_read(
+    transport: ContractTransport, vendor: FakeSendGrid
+) -> None:
+    vendor.failing = {"a@example.com": "email is invalid"}
+    vendor.gzip_error_files = True
+
+    results = run(destination(transport), Batch(Operation.ADD, rows("a@example.com", "b@x.io")))
+
+    assert [(r.outcome, r.reason) for r in results] == [
+        (Outcome.REJECTED, "email is invalid"),
+        (Outcome.ACCEPTED, None),
+    ]
+
+
+def test_an_errored_job_whose_file_names_no_row_rejects_them_all_for_the_next_run(
+    transport: ContractTransport, vendor: FakeSendGrid
+) -> None:
+    vendor.failing = {"b@example.com": "reserved field invalid"}
+    vendor.error_file_override = "row,message\n7,something went wrong\n"  # names no contact
+
+    results = run(
+        destination(transport), Batch(Operation.ADD, rows("a@example.com", "b@example.com"))
+    )
+
+    assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.REJECTED]
+    assert all("errored import job" in (r.reason or "") for r in results)
+
+
 def test_upserts_are_split_at_six_megabytes(transport: ContractTransport) -> None:
     sendgrid = destination(transport)
     big = "x" * 250_000
@@ -284,6 +320,33 @@ def test_rate_limiting_surfaces_as_a_transient_error() -> None:
         sendgrid.send(Batch(Operation.ADD, rows("a@example.com")))
     assert raised.value.retry_after == 2.0
     assert len(calls) == 5  # the HTTP layer's attempts
+
+
+def test_a_429_is_waited_out_until_sendgrids_reset_time(vendor: FakeSendGrid) -> None:
+    # SendGrid's "Rate Limits" page: a 429 carries X-RateLimit-Reset, a Unix time.
+    reset = str(int(time.time()) + 4)
+    limited = httpx.Response(
+        429,
+        headers={
+            "X-RateLimit-Limit": "150",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": reset,
+        },
+        json={"errors": [{"field": None, "message": "too many requests"}]},
+    )
+    answers = [limited]
+    clock = FakeClock()
+    settings = SendGridConfig.model_validate({"api_key": "SG.key"})
+    sendgrid = SendGridDestination(
+        settings,
+        transport=httpx.MockTransport(lambda r: answers.pop(0) if answers else vendor(r)),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    sendgrid.open(Mode.UPSERT, ["email"])
+
+    assert isinstance(sendgrid.send(Batch(Operation.ADD, rows("a@example.com"))), Job)
+    assert len(clock.slept) == 1 and 2.0 < clock.slept[0] <= 4.0
 
 
 def test_check_reads_the_list(transport: ContractTransport) -> None:

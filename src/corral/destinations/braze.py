@@ -5,7 +5,9 @@ else by `phone`; the other fields are written as attributes (standard ones such 
 `first_name` by their Braze names, every other name as a custom attribute).
 
 upsert      writes the attributes, creating users Braze does not know
-update      writes the attributes with `_update_existing_only`, so unknown users are skipped
+update      writes the attributes with `_update_existing_only`, so unknown users are skipped;
+            Braze names no skipped object in its answer (its "Track users" page documents
+            only counts and minor errors), so such a row counts as delivered without effect
 mirror      as upsert; a removal sets every attribute Corral delivered for the row to null
 membership  as upsert, plus a boolean custom attribute (`membership_attribute`) set to
             true; a removal sets it to false on existing users only
@@ -17,9 +19,14 @@ business. Segments in Braze filter on the membership attribute instead.
 Braze answers a request with some bad objects with "success" and a list of minor errors,
 each naming the object's index in the request: those rows are rejected with Braze's
 message. A 400 whose errors name indexes rejects those rows and sends the others again.
+When the answer's `attributes_processed` counts fewer objects than were sent without an
+error, a WARNING says so: the difference cannot be traced to rows.
 
 Limits (braze.com/docs/api/endpoints/user_data/post_user_track and /api/api_limits):
 75 objects per request across attributes, events and purchases; 3,000 requests per 3 s.
+A 429 without `Retry-After` is waited out until the `X-RateLimit-Reset` time (Unix seconds)
+that every answer carries; a success that leaves `X-RateLimit-Remaining` at 0 holds the
+next request until then too.
 
 >>> BrazeDestination.catalog.batch_size
 75
@@ -49,7 +56,7 @@ from corral.destinations.base import (
     Record,
     RowResult,
 )
-from corral.destinations.http import HttpClient
+from corral.destinations.http import HttpClient, seconds_until_epoch
 from corral.errors import CorralError, DefinitionError, DestinationError
 
 logger = logging.getLogger(__name__)
@@ -121,6 +128,7 @@ class BrazeDestination:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            throttle=braze_wait,
         )
 
     def open(self, mode: Mode, fields: Sequence[str]) -> None:
@@ -217,6 +225,7 @@ class BrazeDestination:
         if response.is_success:
             if named:
                 logger.info("braze: %d of %d objects rejected", len(named), len(objects))
+            _warn_if_unprocessed(document, len(objects) - len(named))
             return [
                 RowResult.rejected(key, named[i]) if i in named else RowResult.accepted(key)
                 for i, (key, _) in enumerate(objects)
@@ -235,6 +244,25 @@ class BrazeDestination:
 
 
 _ONLY = {"_update_existing_only": True}
+
+
+def braze_wait(response: httpx.Response) -> float | None:
+    """Seconds until Braze's rate-limit window resets, when a 429 or a spent window says so."""
+    spent = response.headers.get("X-RateLimit-Remaining", "").strip() == "0"
+    if response.status_code != 429 and not spent:
+        return None
+    return seconds_until_epoch(response.headers.get("X-RateLimit-Reset"))
+
+
+def _warn_if_unprocessed(document: Mapping[str, Any], sent: int) -> None:
+    processed = document.get("attributes_processed")
+    if isinstance(processed, int) and processed < sent:
+        logger.warning(
+            "braze processed %d of %d attribute objects it named no error for; the others "
+            "(in update mode, users Braze does not know) count as delivered",
+            processed,
+            sent,
+        )
 
 
 def _named_objects(document: Mapping[str, Any], count: int) -> dict[int, str]:

@@ -14,6 +14,10 @@ The engine has already normalized and hashed the identifier fields by Google's r
 information, a CRM id or a mobile advertising id, so `upload_key_type` chooses which
 fields are sent.
 
+A quota error (`RESOURCE_EXHAUSTED`, HTTP 429) may name the wait in its
+`QuotaErrorDetails.retry_delay`; the HTTP layer waits that long, or hands the rows back to
+the engine with it when it is longer than a thread should block.
+
 Calls are authorized with an OAuth access token obtained from the refresh token at
 https://oauth2.googleapis.com/token, through the same transport, and refreshed when it
 expires or a call answers 401.
@@ -89,6 +93,8 @@ _TRANSIENT_ERROR_CODES = frozenset(
     {"RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED", "CONCURRENT_MODIFICATION"}
 )
 _CREDENTIAL_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+# A protobuf Duration in JSON: "30s", "1.5s".
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 _JOB_NAME = re.compile(r"customers/\d+/offlineUserDataJobs/\d+")
 _NAME = "google_customer_match"
 
@@ -177,6 +183,7 @@ class GoogleCustomerMatchDestination:
             headers=headers,
             auth=self._token,
             transport=transport,
+            throttle=quota_retry_delay,
         )
 
     def open(self, mode: Mode, fields: Sequence[str]) -> None:
@@ -466,6 +473,7 @@ def _api_error(response: httpx.Response, doing: str) -> DestinationError:
             message,
             where=_NAME,
             hint="Google's quota or a concurrent change to the list; Corral retries later",
+            retry_after=_retry_delay(status),
         )
     hint = (
         "check the developer token, the OAuth client and that its user may manage customer_id"
@@ -473,6 +481,28 @@ def _api_error(response: httpx.Response, doing: str) -> DestinationError:
         else "check customer_id, user_list_id and the list's upload key type"
     )
     return DestinationError(message, where=_NAME, hint=hint)
+
+
+def quota_retry_delay(response: httpx.Response) -> float | None:
+    """The wait a quota error names (`QuotaErrorDetails.retry_delay`), for the HTTP layer."""
+    if response.status_code != 429:
+        return None
+    try:
+        status = response.json().get("error", {})
+    except (ValueError, AttributeError):
+        return None
+    return _retry_delay(status) if isinstance(status, Mapping) else None
+
+
+def _retry_delay(status: Mapping[str, Any]) -> float | None:
+    """The longest `retryDelay` among the errors' quota details, in seconds."""
+    delays = []
+    for error in _ads_errors(status):
+        quota = (error.get("details") or {}).get("quotaErrorDetails") or {}
+        match = _DURATION.match(str(quota.get("retryDelay") or ""))
+        if match:
+            delays.append(float(match.group(1)))
+    return max(delays) if delays else None
 
 
 def _gaql(resource: str, fields: Sequence[str], name: str) -> str:

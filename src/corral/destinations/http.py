@@ -9,6 +9,11 @@
   next attempt and in the rate limiter, so the client's other threads hold back too.
   A wait longer than `backoff_max` is not slept through: the client gives up at once and
   hands the wait to the engine, which retries those rows later;
+- a destination's own rate-limit signals (`throttle`): vendors that name the wait in other
+  headers or in the body (HubSpot's policy names, `X-RateLimit-Reset` epochs, Meta's usage
+  headers) pass a function that reads it from any response. On a retryable answer its wait
+  stands in for a missing `Retry-After`; on any other answer it holds the client's threads
+  back, so a vendor that says its window is spent is not called again until it has passed;
 - errors by who must act: 401 and 403 raise `DestinationError` (fix the credentials);
   retries used up raise `TransientDestinationError` carrying the wait the vendor asked
   for; any other answer, including other 4xx, is returned, because only the destination
@@ -65,6 +70,8 @@ _SECRET_FIELD = re.compile(r"secret|password|token|api_?key|authorization|creden
 _REDACTED = "[redacted]"
 
 _DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")
+# A vendor's own reading of a response: seconds every request should wait, or None.
+Throttle = Callable[[httpx.Response], float | None]
 _DEBUG_BODY_CHARS = 2_000
 
 
@@ -94,6 +101,20 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         when = when.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def seconds_until_epoch(value: str | None, now: float | None = None) -> float | None:
+    """Seconds until a Unix time given in a header (such as `X-RateLimit-Reset`), or None.
+
+    A time in the past means no wait.
+
+    >>> seconds_until_epoch("1392815263", now=1392815258.0)
+    5.0
+    """
+    if value is None or not _DELTA_SECONDS.match(value.strip()):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, float(value) - now)
 
 
 class _Limiter:
@@ -160,7 +181,8 @@ class HttpClient:
 
     `destination` names the vendor in logs and errors. `base_url` prefixes every `path`.
     `timeout` applies to connecting, writing, reading and waiting for a pooled connection.
-    `max_attempts` counts the first try. `transport`, `sleep` and `clock` are for tests.
+    `max_attempts` counts the first try. `throttle` reads a vendor's own rate-limit signals
+    (see the module docstring). `transport`, `sleep` and `clock` are for tests.
     """
 
     def __init__(
@@ -179,6 +201,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES,
+        throttle: Throttle | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts counts the first try, so it must be at least 1")
@@ -187,6 +210,7 @@ class HttpClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._retry_statuses = retry_statuses
+        self._throttle = throttle
         self._sleep = sleep
         self._clock = clock
         self._random = random.Random()
@@ -280,9 +304,22 @@ class HttpClient:
 
         self._debug_response(response)
         outcome = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+        throttled = self._throttle(response) if self._throttle else None
         if response.status_code not in self._retry_statuses:
+            if throttled:
+                logger.info(
+                    "%s %s %s: the vendor's rate limit is spent; holding requests %.1f s",
+                    self.destination,
+                    request.method,
+                    path,
+                    throttled,
+                )
+                self._limiter.hold(throttled)
             return response, outcome, None
+
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is None:
+            retry_after = throttled
         if retry_after is not None:
             self._limiter.hold(retry_after)
         return None, outcome, retry_after

@@ -15,6 +15,13 @@ rejects the whole call names no row: the call is halved until the bad row stands
 Values are written as text: booleans as `true`/`false`, dates as ISO 8601, and a missing
 value (None) as an empty string, which clears the property in HubSpot.
 
+Rate limits are HubSpot's own signals on top of a fixed pace (`hubspot_wait`): a 429 names
+the limit it hit in `policyName`. The rolling ten-second limit is waited out for the window
+HubSpot reports in `X-HubSpot-RateLimit-Interval-Milliseconds`; the daily limit, which
+resets at midnight in the account's time zone, hands the rows back to the engine for an
+hour. A success that reports `X-HubSpot-RateLimit-Remaining: 0` holds the next call back
+for the window too. (HubSpot's "API usage guidelines" page.)
+
 >>> HubSpotDestination.catalog.rate_limit
 RateLimit(requests=100, per_seconds=10.0)
 """
@@ -48,6 +55,11 @@ from corral.errors import CorralError, DefinitionError, DestinationError
 logger = logging.getLogger(__name__)
 
 MAX_INPUTS = 100
+# HubSpot's rolling window when a 429 does not say (its usage guidelines: limits per 10 s).
+WINDOW_SECONDS = 10.0
+# The daily limit resets at midnight in the account's time zone, which the API does not
+# report: the rows go back to the engine and are tried again an hour later.
+DAILY_LIMIT_WAIT = 3_600.0
 CONTACTS = "/crm/v3/objects/contacts"
 _NO_EMAIL = "the row has no email, which HubSpot matches contacts on"
 
@@ -104,6 +116,7 @@ class HubSpotDestination:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            throttle=hubspot_wait,
         )
 
     def open(self, mode: Mode, fields: Sequence[str]) -> None:
@@ -311,6 +324,36 @@ class HubSpotDestination:
                 hint="check that the list exists and is a MANUAL or SNAPSHOT list of contacts",
             )
         return {str(i) for i in document.get("recordIdsMissing") or []}
+
+
+def hubspot_wait(response: httpx.Response) -> float | None:
+    """How long HubSpot asks every call to wait, from a 429's policy or a spent window.
+
+    >>> hubspot_wait(httpx.Response(429, json={"policyName": "DAILY"}))
+    3600.0
+    >>> headers = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+    >>> rolling = {"policyName": "TEN_SECONDLY_ROLLING"}
+    >>> hubspot_wait(httpx.Response(429, headers=headers, json=rolling))
+    10.0
+    """
+    window = _milliseconds(response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+    if response.status_code == 429:
+        policy = _text(_json(response).get("policyName")).upper()
+        if policy == "DAILY":
+            return DAILY_LIMIT_WAIT
+        if policy == "SECONDLY":
+            return 1.0
+        return window or WINDOW_SECONDS  # TEN_SECONDLY_ROLLING, or a policy HubSpot adds
+    if _text(response.headers.get("X-HubSpot-RateLimit-Daily-Remaining")) == "0":
+        return DAILY_LIMIT_WAIT
+    if _text(response.headers.get("X-HubSpot-RateLimit-Remaining")) == "0":
+        return window or WINDOW_SECONDS
+    return None
+
+
+def _milliseconds(value: str | None) -> float | None:
+    text = _text(value)
+    return int(text) / 1000 if text.isdigit() and int(text) > 0 else None
 
 
 def _properties(record: Record) -> dict[str, str]:

@@ -13,6 +13,12 @@ list, so its row is accepted.
 Limits, from the OpenAPI description of revision 2026-07-15 (`../shared/specs`):
 10,000 profiles and 5 MB per import request, 100 KB per profile, 1,000 profiles per list
 membership call; 10 requests/s burst and 150/min steady for every endpoint used here.
+Every request names that revision in the `revision` header the description requires.
+
+Klaviyo's limits are fixed windows per account, shared with the account's other
+integrations ("Rate limits, status codes, and errors"): a 429 carries `Retry-After`, and
+every other answer `RateLimit-Remaining` and `RateLimit-Reset` (seconds left in the steady
+window). An answer with none remaining holds the next request until that window resets.
 
 A field named like one of Klaviyo's profile attributes (`email`, `first_name`, ...) or
 location keys (`city`, `zip`, ...) fills that attribute; every other field becomes a custom
@@ -145,6 +151,7 @@ class KlaviyoDestination:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            throttle=klaviyo_wait,
         )
 
     def open(self, mode: Mode, fields: Sequence[str]) -> None:
@@ -413,6 +420,19 @@ class KlaviyoDestination:
 
 
 _NO_IDENTIFIER = "the row has no email, phone_number or external_id"
+
+
+def klaviyo_wait(response: httpx.Response) -> float | None:
+    """Seconds left in Klaviyo's steady window when an answer says none remain in it.
+
+    >>> spent = {"RateLimit-Limit": "150", "RateLimit-Remaining": "0", "RateLimit-Reset": "42"}
+    >>> klaviyo_wait(httpx.Response(200, headers=spent))
+    42.0
+    """
+    if response.headers.get("RateLimit-Remaining", "").strip() != "0":
+        return None
+    reset = response.headers.get("RateLimit-Reset", "").strip()
+    return float(reset) if reset.isdigit() else None
 
 
 def _profile(record: Record) -> tuple[dict[str, Any], str | None]:

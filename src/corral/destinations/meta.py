@@ -15,8 +15,17 @@ last and to send them in order, and batches may run in parallel and be resent af
 crash; one session per request keeps every call independent and idempotent while still
 giving Meta's per-session counts in the answer.
 
+Throttling comes as a Graph error in a 400 answer, not as a 429: codes 17 and 613 (ad
+account), 4 (app) and 80000-80014 (business use case; 80003 is the custom audience one).
+Such a batch is handed back to the engine with the wait Meta names: the business use case
+header's `estimated_time_to_regain_access` (minutes), else the ad account header's
+`reset_time_duration` (seconds). Any answer whose usage header names a wait holds this
+destination's other requests back as well.
+
 Marketing API reference:
 https://developers.facebook.com/docs/marketing-api/reference/custom-audience/users
+https://developers.facebook.com/docs/marketing-api/overview/rate-limiting
+https://developers.facebook.com/docs/graph-api/overview/rate-limiting (usage headers)
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -79,8 +89,11 @@ _UNHASHED = frozenset({"mobile_ad_id", "external_id"})
 
 # Graph API error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling,
 # .../marketing-api/overview/rate-limiting): throttling and temporary failures pass with time.
-_THROTTLED = frozenset({4, 17, 32, 613, 80003})
+_THROTTLED = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 _TEMPORARY = frozenset({1, 2})
+# "Audience Upload Blocked" (code 100): the audience is flagged (operation_status 471) and
+# takes no changes until someone resolves its restrictions in Audience Manager.
+_FLAGGED_AUDIENCE = 1713230
 # Credentials and permissions: a person must fix the token or the app's access.
 _OAUTH_EXPIRED = 190
 _PERMISSION = frozenset({10, 102, *range(200, 300)})
@@ -139,9 +152,10 @@ class MetaCustomAudienceDestination:
         modes=frozenset({Mode.MEMBERSHIP}),
         config=MetaCustomAudienceConfig,
         batch_size=MAX_ROWS_PER_REQUEST,
-        # The custom audience business-use-case quota of an app with limited (development)
-        # access: 5,000 calls an hour plus 40 per active custom audience. Full access
-        # raises the base to 190,000; we keep to the floor every app has.
+        # The custom_audience business-use-case quota, per ad account and hour (Marketing
+        # API rate limiting): 5,000 for an app in the development tier, 190,000 in the
+        # standard tier, each plus 40 per active custom audience, at most 700,000. We keep
+        # to the floor every app has; Meta's usage headers slow us further when needed.
         rate_limit=RateLimit(requests=5_000, per_seconds=3_600),
         concurrency=2,
         identifiers={
@@ -158,6 +172,8 @@ class MetaCustomAudienceDestination:
         config: MetaCustomAudienceConfig,
         *,
         transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.audience_id = config.audience_id
@@ -168,6 +184,9 @@ class MetaCustomAudienceDestination:
             rate_limit=self.catalog.rate_limit,
             headers={"Authorization": f"Bearer {config.access_token.get_secret_value()}"},
             transport=transport,
+            sleep=sleep,
+            clock=clock,
+            throttle=_regain_access_after,
         )
 
     def open(self, mode: Mode, fields: Sequence[str]) -> None:
@@ -388,6 +407,13 @@ def _raise_unless_row_error(response: httpx.Response, error: Mapping[str, Any], 
             hint="Meta throttles calls per app, ad account and audience; Corral retries later",
             retry_after=_regain_access_after(response),
         )
+    if error.get("error_subcode") == _FLAGGED_AUDIENCE:
+        raise DestinationError(
+            message,
+            where="meta_custom_audiences",
+            hint="Meta flagged the audience (operation_status 471): resolve its restrictions "
+            "in Audience Manager, or sync to a new audience",
+        )
     if code == _OAUTH_EXPIRED:
         raise DestinationError(
             message,
@@ -404,20 +430,37 @@ def _raise_unless_row_error(response: httpx.Response, error: Mapping[str, Any], 
 
 
 def _regain_access_after(response: httpx.Response) -> float | None:
-    """Seconds until Meta lifts a throttle, from its business-use-case usage header."""
-    header = response.headers.get("X-Business-Use-Case-Usage")
-    if not header:
-        return None
+    """Seconds until Meta lifts a throttle, from its usage headers; None when none is named.
+
+    `X-Business-Use-Case-Usage` maps business ids to entries whose
+    `estimated_time_to_regain_access` is in minutes; `X-Ad-Account-Usage` carries
+    `reset_time_duration` in seconds, which counts only once the account's quota is spent.
+    """
+    minutes = [
+        float(entry.get("estimated_time_to_regain_access") or 0)
+        for entries in _usage(response, "X-Business-Use-Case-Usage").values()
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, Mapping)
+    ]
+    if minutes and max(minutes) > 0:
+        return max(minutes) * 60
+
+    account = _usage(response, "X-Ad-Account-Usage")
     try:
-        usage = json.loads(header)
-        minutes = [
-            float(entry.get("estimated_time_to_regain_access") or 0)
-            for entries in usage.values()
-            for entry in entries
-        ]
-    except (ValueError, AttributeError, TypeError):
+        spent = float(account.get("acc_id_util_pct") or 0) >= 100
+        reset = float(account.get("reset_time_duration") or 0)
+    except (TypeError, ValueError):
         return None
-    return max(minutes) * 60 if minutes and max(minutes) > 0 else None
+    return reset if spent and reset > 0 else None
+
+
+def _usage(response: httpx.Response, header: str) -> Mapping[str, Any]:
+    try:
+        usage = json.loads(response.headers.get(header) or "{}")
+    except ValueError:
+        return {}
+    return usage if isinstance(usage, Mapping) else {}
 
 
 def _text(value: object) -> str:

@@ -16,8 +16,14 @@ nothing per contact, so the row is accepted once SendGrid has queued it.
 
 Limits, from SendGrid's OpenAPI description (`../shared/specs`): 30,000 contacts or 6 MB
 per upsert, whichever is lower; 100 identifiers per search. SendGrid publishes no fixed
-request rate for these endpoints (it reports one in X-RateLimit-* headers and answers 429);
-Corral paces itself at 10 requests per second and backs off on 429.
+request rate for these endpoints: its "Rate Limits" page says every answer carries
+`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (a Unix time) and that
+a spent limit answers 429 until the reset. Corral paces itself at 10 requests per second,
+waits out a 429 until that reset, and holds back when an answer leaves none remaining.
+
+The errors file is documented only as "information about any errors" (Import Contacts
+Status) and, for CSV uploads, as holding "the email addresses and error reasons"; its
+columns are read by name, and a gzip-compressed file is unpacked.
 
 Fields named like SendGrid's reserved fields (`email`, `first_name`, `city`, ...) fill them;
 every other field is a custom field, so its destination name must be the custom field's id
@@ -30,6 +36,7 @@ every other field is a custom field, so its destination name must be the custom 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import logging
@@ -55,7 +62,7 @@ from corral.destinations.base import (
     Record,
     RowResult,
 )
-from corral.destinations.http import HttpClient
+from corral.destinations.http import HttpClient, seconds_until_epoch
 from corral.errors import CorralError, DefinitionError, DestinationError
 
 logger = logging.getLogger(__name__)
@@ -139,6 +146,7 @@ class SendGridDestination:
             transport=transport,
             sleep=sleep,
             clock=clock,
+            throttle=sendgrid_wait,
         )
         # The errors file lives on another host: fetch it without SendGrid's credentials.
         self._files = httpx.Client(transport=transport, timeout=30.0, follow_redirects=True)
@@ -327,7 +335,7 @@ class SendGridDestination:
         if response.status_code != 200:
             logger.warning("sendgrid: the error file answered HTTP %d", response.status_code)
             return {}
-        return _error_reasons(response.text)
+        return _error_reasons(_file_text(response.content))
 
     def _remove(self, records: Sequence[Record]) -> list[RowResult]:
         results: list[RowResult] = []
@@ -423,6 +431,25 @@ def _identity(contact: Mapping[str, Any]) -> str:
         if _text(contact.get(kind)):
             return _folded(kind, _text(contact[kind]))
     return ""
+
+
+def sendgrid_wait(response: httpx.Response) -> float | None:
+    """Seconds until SendGrid's limit resets, when a 429 or a spent limit says so."""
+    spent = response.headers.get("X-RateLimit-Remaining", "").strip() == "0"
+    if response.status_code != 429 and not spent:
+        return None
+    return seconds_until_epoch(response.headers.get("X-RateLimit-Reset"))
+
+
+def _file_text(content: bytes) -> str:
+    """The errors file as text, unpacked when it comes gzip-compressed."""
+    if content[:2] == b"\x1f\x8b":
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError) as error:
+            logger.warning("sendgrid: the error file is not valid gzip: %s", error)
+            return ""
+    return content.decode("utf-8", errors="replace")
 
 
 def _error_reasons(text: str) -> dict[str, str]:

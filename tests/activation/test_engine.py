@@ -65,7 +65,15 @@ def any_warehouse(request: pytest.FixtureRequest) -> Warehouse:
 class Harness:
     """A workspace over one `people` table, a sync of an audience to a memory store."""
 
-    def __init__(self, warehouse: Warehouse, tmp: Path, *, mode: str = "mirror", **sync: Any):
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        tmp: Path,
+        *,
+        mode: str = "mirror",
+        destination_type: str = "memory",
+        **sync: Any,
+    ):
         n = next(_names)
         self.warehouse = warehouse
         self.table = TableRef(f"people_{os.getpid()}_{n}")
@@ -102,7 +110,7 @@ class Harness:
             audiences={audience.name: audience},
             destinations={
                 "Memory": DestinationDefinition(
-                    name="Memory", type="memory", config={"store": self.store_name}
+                    name="Memory", type=destination_type, config={"store": self.store_name}
                 )
             },
             syncs={sync_definition.name: sync_definition},

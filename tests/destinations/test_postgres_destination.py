@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pytest
 from psycopg import sql
 
@@ -29,7 +31,9 @@ from corral.destinations import (
     Record,
     RowResult,
     create,
+    postgres,
 )
+from corral.destinations.base import ColumnBatch
 from corral.destinations.postgres import PostgresDestination
 from corral.errors import DestinationError, InternalError, TransientDestinationError
 from tests.conftest import require_or_skip
@@ -562,3 +566,133 @@ def test_an_unreachable_server_is_transient(destination: Factory) -> None:
 def test_the_key_column_cannot_also_be_a_field(destination: Factory) -> None:
     with pytest.raises(DestinationError, match="key column"):
         destination().open(Mode.UPSERT, ["key", "email"])
+
+
+# The columnar path: the same rows as Arrow columns must land as the records do.
+
+TYPES = {
+    "text": pa.string(),
+    "orders": pa.int64(),
+    "score": pa.float64(),
+    "value": pa.decimal128(12, 2),
+    "vip": pa.bool_(),
+    "birthday": pa.date32(),
+    "seen": pa.timestamp("us"),
+    "joined": pa.timestamp("us", tz="UTC"),
+    "opens": pa.time64("us"),
+}
+TEXTS = ["", "\\N", "\\", '"quoted", comma', "tab\there", "line\nnext\r\n", "Zoë 🐄", None]
+
+
+def typed_records(count: int) -> list[Record]:
+    """Records of every scalar type, with the values COPY formats spell their own way."""
+    floats = [1.5, float("inf"), -0.0, 1 / 3, 1e300, None]
+    records = []
+    for i in range(count):
+        fields = {
+            "text": TEXTS[i % len(TEXTS)],
+            "orders": None if i % 4 == 3 else i - 10,
+            "score": floats[i % len(floats)],
+            "value": None if i % 5 == 4 else Decimal(f"{i}.25"),
+            "vip": [True, False, None][i % 3],
+            "birthday": date(1990, 1, 1 + i % 28),
+            "seen": datetime(2026, 1, 2, 3, 4, 5, i),
+            "joined": datetime(2026, 1, 2, 3, 4, i % 60, tzinfo=UTC),
+            "opens": time_of_day(9, i % 60),
+        }
+        records.append(Record(f"k{i}", fields))
+    return records
+
+
+def column_batch(
+    operation: Operation, records: list[Record], types: dict[str, pa.DataType]
+) -> ColumnBatch:
+    fields = pa.RecordBatch.from_pydict(
+        {name: [r.fields.get(name) for r in records] for name in types},
+        schema=pa.schema(list(types.items())),
+    )
+    return ColumnBatch(operation, pa.array([r.key for r in records], pa.string()), fields)
+
+
+def test_columns_arrive_as_the_same_records_do(
+    destination: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_url: str,
+    schema: str,
+    table: str,
+) -> None:
+    written: list[bool] = []  # whether each columnar COPY was formatted as CSV by Arrow
+    csv = postgres._csv
+
+    def spying(*args: Any) -> memoryview | None:
+        text = csv(*args)
+        written.append(text is not None)
+        return text
+
+    monkeypatch.setattr(postgres, "_csv", spying)
+    by_rows, by_columns = destination(table=f"{table}_r"), destination(table=f"{table}_c")
+    for made in (by_rows, by_columns):
+        made.open(Mode.MIRROR, list(TYPES))
+    added = typed_records(60)
+    changed = [Record(r.key, {**r.fields, "text": "changed"}) for r in added[::7]]
+    removed = added[1::9]
+
+    for operation, records in (
+        (Operation.ADD, added),
+        (Operation.CHANGE, changed),
+        (Operation.REMOVE, removed),
+    ):
+        assert by_rows.send(Batch(operation, records)) is ALL_ACCEPTED
+        assert by_columns.send_columns(column_batch(operation, records, TYPES)) is ALL_ACCEPTED
+
+    expected = contents(postgres_url, schema, f"{table}_r")
+    assert len(expected) == 60 - len(removed)
+    assert expected["k7"][0] == "changed"
+    assert repr(contents(postgres_url, schema, f"{table}_c")) == repr(expected)
+    assert written and all(written)
+
+
+def test_a_columnar_resend_and_nested_values(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    """Nested values go to jsonb; a resent add batch hits existing keys and is merged;
+    a batch that holds a key twice keeps the last."""
+    types = {"email": pa.string(), "tags": pa.list_(pa.string())}
+    made = destination()
+    made.open(Mode.UPSERT, list(types))
+    records = [Record(f"k{i}", {"email": f"{i}@x", "tags": ["a", str(i)]}) for i in range(5)]
+    assert made.send_columns(column_batch(Operation.ADD, records, types)) is ALL_ACCEPTED
+
+    resent = [Record(r.key, {**r.fields, "email": "again"}) for r in records[:3]]
+    twice = [*resent, Record("k0", {"email": "last", "tags": None})]
+    assert made.send_columns(column_batch(Operation.ADD, twice, types)) is ALL_ACCEPTED
+
+    rows = contents(postgres_url, schema, table)
+    assert rows["k0"] == ("last", None)
+    assert rows["k1"] == ("again", ["a", "1"])
+    assert rows["k4"] == ("4@x", ["a", "4"])
+
+
+def test_refused_rows_of_a_columnar_batch_are_rejected_alone(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    execute(
+        postgres_url,
+        sql.SQL("CREATE TABLE {} (key text PRIMARY KEY, age integer CHECK (age >= 0))").format(
+            sql.Identifier(schema, table)
+        ),
+    )
+    made = destination(create_table=False)
+    made.open(Mode.UPSERT, ["age"])
+    records = [Record(f"k{i}", {"age": -1 if i in (3, 17) else i}) for i in range(30)]
+
+    for operation in (Operation.ADD, Operation.CHANGE):
+        answer = made.send_columns(column_batch(operation, records, {"age": pa.int64()}))
+
+        assert isinstance(answer, list)
+        assert [r.key for r in answer] == [r.key for r in records]
+        assert {r.key for r in answer if r.outcome is Outcome.REJECTED} == {"k3", "k17"}
+        assert "check constraint" in str(answer[3].reason)
+        assert set(contents(postgres_url, schema, table)) == {
+            r.key for r in records if r.key not in ("k3", "k17")
+        }

@@ -3,8 +3,10 @@
     plan      the source query and the diff against the last delivered state, in SQL
     guard     hold removals when the audience shrank suspiciously (a person confirms)
     deliver   batches per operation, in parallel up to the destination's concurrency;
-              identifiers normalized and hashed as the destination's catalog says;
-              rows to retry are resent with backoff, then recorded as rejected
+              identifiers normalized and hashed as the destination's catalog says, or,
+              when none is mapped and the destination takes them, Arrow columns as
+              the warehouse streamed them; rows to retry are resent with backoff, then
+              recorded as rejected
     commit    accepted keys are acknowledged in the warehouse as they come back and
               folded into the state at the end (or by the next run, after a crash)
     log       rejected rows, and the audience's enter and exit events
@@ -23,13 +25,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 
 from corral.activation.mapping import KEY, Field, source_query
-from corral.activation.planner import Planner
+from corral.activation.planner import Planner, strings
 from corral.activation.runs import (
     MemoryRecorder,
     RejectedRow,
@@ -45,6 +49,8 @@ from corral.destinations.base import (
     AllAccepted,
     Batch,
     Catalog,
+    ColumnarDestination,
+    ColumnBatch,
     Destination,
     Identifier,
     Job,
@@ -74,6 +80,19 @@ SENT: Mapping[Mode, frozenset[Operation]] = {
 SAMPLE_ROWS = 10
 _ACCEPTED = RowResult("", Outcome.ACCEPTED)  # shared: only its outcome is read
 REJECTED_SAMPLE = 100
+
+
+@dataclass(frozen=True)
+class _BatchAccepted:
+    """The destination accepted every row of the columnar batch sent as `number`."""
+
+    number: int
+    rows: int
+
+
+# What sending a batch comes back with: each record with its result, or, for a columnar
+# batch the destination accepted whole, just that (acknowledged without a Python row).
+_Sent = list[tuple[Record, RowResult]] | _BatchAccepted
 
 
 @dataclass
@@ -212,7 +231,11 @@ class _Run:
             keep_current=sync.audience is not None,  # for the membership log
         )
         self._lock = threading.Lock()
-        self._acked: list[tuple[str, str]] = []
+        # Accepted keys not yet written, in chunks of one operation each: a list of keys
+        # from the row path, or an Arrow array of a whole batch from the columnar path.
+        self._acked: list[tuple[Sequence[str] | pa.Array, str]] = []
+        self._acked_rows = 0
+        self._batch_number = 0  # batches sent in this run, numbered from 1
         self._seq = 0
         self._rejected: dict[str, RejectedRow] = {}
         self._hints: dict[str, str] = {}
@@ -279,7 +302,8 @@ class _Run:
         else:
             assert self.sync.model is not None
             model = self.context.schema.model(self.sync.model, where=self.where)
-        source, fields = source_query(self.sync, model, compiler, audience)
+        dialect = self.context.warehouse.dialect
+        source, fields = source_query(self.sync, model, compiler, audience, dialect)
         if self.planner.prepare():
             self.recorder.log(logging.WARNING, "completed the state left by an interrupted run")
         counts = self.planner.plan(source, fields)
@@ -362,8 +386,7 @@ class _Run:
 
     def _commit_unsent(self, operation: Operation, batch_size: int) -> None:
         for batch in self.planner.rows(operation.value, batch_size):
-            keys = batch.column(KEY).to_pylist()
-            self._ack(keys, operation)
+            self._ack(batch.column(KEY), operation)
 
     def _send_all(
         self, destination: Destination, catalog: Catalog, operation: Operation, batch_size: int
@@ -371,14 +394,17 @@ class _Run:
         attempts: dict[str, int] = {}
         pending: list[tuple[Record, float]] = []  # rows to retry, with the wait they asked
         workers = max(1, catalog.concurrency)
+        columnar = self._columnar(destination, catalog)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="corral-send") as pool:
-            running: set[Future[list[tuple[Record, RowResult]]]] = set()
+            running: set[Future[_Sent]] = set()
             try:
-                for records in self._records(catalog, operation, batch_size):
+                for batch in self._batches(catalog, operation, batch_size, columnar=columnar):
                     # Written before sending, so a crash before the answer leaves these keys
                     # in doubt rather than unknown to the state (see corral.activation.planner).
-                    self.planner.intend([record.key for record in records])
-                    running.add(pool.submit(self._send, destination, operation, records))
+                    self._batch_number += 1
+                    self.planner.intend(_keys(batch), self._batch_number)
+                    send = partial(self._send_batch, destination, batch, self._batch_number)
+                    running.add(pool.submit(send))
                     if len(running) >= workers * 2:
                         done, running = wait(running, return_when=FIRST_COMPLETED)
                         pending += self._settle_done(done, operation, attempts)
@@ -401,6 +427,32 @@ class _Run:
         for record, _ in pending:
             self._reject(record.key, "still failing after retries", attempts.get(record.key, 1))
         self._flush_acks(force=True)
+
+    def _columnar(self, destination: Destination, catalog: Catalog) -> bool:
+        """Whether to send Arrow columns: the destination takes them, and no mapped field
+        is an identifier to normalize (which works value by value)."""
+        if not isinstance(destination, ColumnarDestination):
+            return False
+        return not any(name in self.sync.mapping for name in catalog.identifiers)
+
+    def _batches(
+        self, catalog: Catalog, operation: Operation, batch_size: int, *, columnar: bool
+    ) -> Iterator[Batch | ColumnBatch]:
+        if not columnar:
+            for records in self._records(catalog, operation, batch_size):
+                yield Batch(operation, records)
+            return
+        names = [f.name for f in self.fields]
+        for data in self.planner.rows(operation.value, batch_size):
+            if not data.num_rows:
+                continue
+            keys = data.column(KEY)
+            if keys.type != pa.string():
+                keys = keys.cast(pa.string())
+            fields = pa.RecordBatch.from_arrays(
+                [data.column(f.column) for f in self.fields], names=names
+            )
+            yield ColumnBatch(operation, keys, fields)
 
     def _records(
         self, catalog: Catalog, operation: Operation, batch_size: int
@@ -440,10 +492,26 @@ class _Run:
         values = {f.name: row.get(f.column) for f in self.fields}
         return values
 
+    def _send_batch(
+        self, destination: Destination, batch: Batch | ColumnBatch, number: int
+    ) -> _Sent:
+        if isinstance(batch, Batch):
+            return self._send(destination, batch.operation, batch.records)
+        assert isinstance(destination, ColumnarDestination)
+        try:
+            answer = destination.send_columns(batch)
+        except TransientDestinationError as error:
+            return [
+                (r, RowResult.retry(r.key, error.message, error.retry_after))
+                for r in batch.records()
+            ]
+        if isinstance(answer, AllAccepted):
+            return _BatchAccepted(number, len(batch))
+        return _paired(batch.records(), answer)
+
     def _send(
         self, destination: Destination, operation: Operation, records: Sequence[Record]
     ) -> list[tuple[Record, RowResult]]:
-        by_key = {r.key: r for r in records}
         try:
             answer = destination.send(Batch(operation, list(records)))
             while isinstance(answer, Job):
@@ -453,19 +521,10 @@ class _Run:
             return [(r, RowResult.retry(r.key, error.message, error.retry_after)) for r in records]
         if isinstance(answer, AllAccepted):
             return [(r, _ACCEPTED) for r in records]
-        answered = {result.key for result in answer}
-        missing = [
-            RowResult.retry(k, "the destination did not answer for this row")
-            for k in by_key
-            if k not in answered
-        ]
-        return [(by_key[r.key], r) for r in [*answer, *missing] if r.key in by_key]
+        return _paired(records, answer)
 
     def _settle_done(
-        self,
-        done: set[Future[list[tuple[Record, RowResult]]]],
-        operation: Operation,
-        attempts: dict[str, int],
+        self, done: set[Future[_Sent]], operation: Operation, attempts: dict[str, int]
     ) -> list[tuple[Record, float]]:
         """Settle every finished batch, then raise the first batch's error, if any."""
         retry: list[tuple[Record, float]] = []
@@ -475,7 +534,13 @@ class _Run:
             if error is not None:
                 failure = failure or error
                 continue
-            retry += self._settle(future.result(), operation, attempts, 1)
+            sent = future.result()
+            if isinstance(sent, _BatchAccepted):
+                self.planner.acknowledge_batch(sent.number, operation.value)
+                self._count_sent(sent.rows, operation)
+                self.recorder.progress(self.report)
+            else:
+                retry += self._settle(sent, operation, attempts, 1)
         if failure is not None:
             raise failure
         return retry
@@ -505,18 +570,24 @@ class _Run:
             self._ack(accepted, operation)
         return retry
 
-    def _ack(self, keys: Sequence[str], operation: Operation) -> None:
+    def _ack(self, keys: Sequence[str] | pa.Array, operation: Operation) -> None:
         with self._lock:
-            self._acked.extend((key, operation.value) for key in keys)
-            if operation in SENT[self.sync.mode]:
-                counts = self.report.counts
-                if operation is Operation.ADD:
-                    counts.added += len(keys)
-                elif operation is Operation.CHANGE:
-                    counts.changed += len(keys)
-                else:
-                    counts.removed += len(keys)
+            self._acked.append((keys, operation.value))
+            self._acked_rows += len(keys)
+        self._count_sent(len(keys), operation)
         self._flush_acks()
+
+    def _count_sent(self, rows: int, operation: Operation) -> None:
+        if operation not in SENT[self.sync.mode]:
+            return
+        with self._lock:
+            counts = self.report.counts
+            if operation is Operation.ADD:
+                counts.added += rows
+            elif operation is Operation.CHANGE:
+                counts.changed += rows
+            else:
+                counts.removed += rows
 
     def _reject(self, key: str, reason: str, attempts: int) -> None:
         del attempts  # attempts within a run; the rejected table counts runs
@@ -526,12 +597,16 @@ class _Run:
 
     def _flush_acks(self, *, force: bool = False) -> None:
         with self._lock:
-            if not self._acked or (not force and len(self._acked) < self.options.ack_every):
+            if not self._acked or (not force and self._acked_rows < self.options.ack_every):
                 return
-            acked, self._acked = self._acked, []
+            acked, self._acked, self._acked_rows = self._acked, [], 0
             self._seq += 1
             seq = self._seq
-        self.planner.acknowledge([k for k, _ in acked], [o for _, o in acked], seq)
+        self.planner.acknowledge(
+            pa.concat_arrays([strings(keys) for keys, _ in acked]),
+            pa.concat_arrays([pa.repeat(pa.scalar(op), len(keys)) for keys, op in acked]),
+            seq,
+        )
         self.recorder.progress(self.report)
 
     def _finish(self, held: bool) -> None:
@@ -551,3 +626,23 @@ class _Run:
             self.report.status = RunStatus.PARTIAL
         else:
             self.report.status = RunStatus.SUCCEEDED
+
+
+def _keys(batch: Batch | ColumnBatch) -> Sequence[str] | pa.Array:
+    if isinstance(batch, ColumnBatch):
+        return batch.keys
+    return [record.key for record in batch.records]
+
+
+def _paired(
+    records: Sequence[Record], answer: Sequence[RowResult]
+) -> list[tuple[Record, RowResult]]:
+    """Each record with its result; a record the destination did not answer for retries."""
+    by_key = {r.key: r for r in records}
+    answered = {result.key for result in answer}
+    missing = [
+        RowResult.retry(k, "the destination did not answer for this row")
+        for k in by_key
+        if k not in answered
+    ]
+    return [(by_key[r.key], r) for r in [*answer, *missing] if r.key in by_key]

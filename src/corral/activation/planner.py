@@ -7,8 +7,9 @@ Per sync, in Corral's own schema (default `corral_planner`), never in customer t
                      log of audience syncs; other syncs plan from the source query directly
     <sync>_previous  the last run's source rows, until its membership changes are logged
     <sync>_plan      rows to add, change or remove: current FULL OUTER JOIN state on key
-    <sync>_acks      keys the destination accepted in the running (or a crashed) run,
-                     and keys whose batch is on its way (op `sending`)
+    <sync>_acks      keys whose batch is on its way (op `sending`, with the batch's
+                     number), and what the destination accepted in the running (or a
+                     crashed) run: keys one by one, or whole batches (one row with no key)
     <sync>_rejected  rows the destination rejected in the last run, with reasons
     membership_log   enter and exit events of every audience sync, shared
 
@@ -39,7 +40,7 @@ from datetime import datetime
 import pyarrow as pa
 from sqlglot import exp
 
-from corral.activation.mapping import HASH, KEY, OP, Field
+from corral.activation.mapping import HASH, KEY, OP, UNSTABLE_HASH_DIALECTS, Field, row_hash
 from corral.activation.runs import RejectedRow
 from corral.errors import WarehouseError
 from corral.sql.build import column, conjunction, literal
@@ -50,7 +51,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_SCHEMA = "corral_planner"
 SEQ = "__seq"
 SENDING = "sending"  # the op of an acks row written before its key's batch is sent
-MAYBE_ADDED = ""  # the hash of a row a dead run may have added; no MD5 is empty
+MAYBE_ADDED = ""  # the hash of a row a dead run may have added; no row hash is empty
+_HASH_SAMPLE = 100  # state rows checked against a fresh hash before each plan
+_LISTS_TABLES = frozenset({"duckdb", "postgres"})  # warehouses with information_schema.tables
 
 _ACKS = pa.schema([(KEY, pa.string()), (OP, pa.string()), (SEQ, pa.int64())])
 _REJECTED = pa.schema(
@@ -127,19 +130,25 @@ class Planner:
 
     def prepare(self) -> bool:
         """Create what is missing and finish what a crashed run left; True if it folded acks."""
-        self.warehouse.ensure_schema(self.schema)
-        if not self._exists(self.state) and self._exists(self.state_next):
+        names = self._table_names()
+
+        def exists(table: TableRef) -> bool:
+            return table.name in names if names is not None else self._exists(table)
+
+        if not names:  # none of the sync's tables yet (or no listing): maybe no schema either
+            self.warehouse.ensure_schema(self.schema)
+        if not exists(self.state) and exists(self.state_next):
             self._rename(self.state_next, self.state)  # a rebuild died just before its rename
-        elif self._exists(self.state_next):
+        elif exists(self.state_next):
             self.warehouse.drop_table(self.state_next)  # a rebuild died half-way: redo it
         for table, schema in (
             (self.acks, _ACKS),
             (self.rejected, _REJECTED),
             (self.membership_log, _MEMBERSHIP),
         ):
-            if not self._exists(table):
+            if not exists(table):
                 self.warehouse.create_table(table, schema.empty_table())
-        if not self.dry_run and self._count(self.acks) and self._exists(self.plan_table):
+        if not self.dry_run and self._count(self.acks, exists=True) and exists(self.plan_table):
             logger.info("sync %r: completing the state from a run that stopped early", self.sync)
             self.fold(recovering=True)
             return True
@@ -160,6 +169,7 @@ class Planner:
         else:
             rows = exp.Subquery(this=source.copy())
         state = self._ensure_state(fields, rows)
+        state = self._fresh_hashes(state, fields)
 
         columns = [KEY, HASH, *(f.column for f in fields)]
         c, s = "c", "s"
@@ -201,15 +211,21 @@ class Planner:
         return self.counts()
 
     def counts(self) -> PlanCounts:
-        """What the plan holds; `members` is counted from `current` when it is kept."""
-        by_op = self.warehouse.query(
-            exp.select(column(OP), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+        """What the plan holds, after `plan`; `members` is counted from `current` when kept."""
+        count = exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)
+        by_op = (
+            exp.select(column(OP), count.copy())
             .from_(self.plan_table.to_expression())
             .group_by(column(OP))
-        ).to_pylist()
-        found = {row[OP]: int(row["n"]) for row in by_op}
+        )
+        # The state's size in the same query, as the row whose op is NULL (`plan` made it).
+        state = exp.select(
+            exp.alias_(exp.cast(exp.Null(), exp.DataType.Type.TEXT), OP, quoted=True), count
+        ).from_(self.state.to_expression())
+        rows = self.warehouse.query(exp.union(by_op, state, distinct=False)).to_pylist()
+        found = {row[OP]: int(row["n"]) for row in rows}
         added, removed = found.get("add", 0), found.get("remove", 0)
-        delivered_before = self._count(self.state)
+        delivered_before = found[None]
         if self.keep_current:
             members = self._count(self.current)
         else:
@@ -245,23 +261,33 @@ class Planner:
 
     # -- acknowledging and folding ------------------------------------------------------------
 
-    def acknowledge(self, keys: Sequence[str], operations: Sequence[str], seq: int) -> None:
-        """Record keys the destination accepted; they reach the state at the next fold."""
-        if not keys:
+    def acknowledge(
+        self, keys: Sequence[str] | pa.Array, operations: Sequence[str] | pa.Array, seq: int
+    ) -> None:
+        """Record keys the destination accepted; they reach the state at the next fold.
+
+        Keys and operations may be Arrow arrays, which reach the warehouse as they are."""
+        if not len(keys):
             return
         data = pa.table(
-            {
-                KEY: pa.array(keys, pa.string()),
-                OP: pa.array(operations, pa.string()),
-                SEQ: pa.array([seq] * len(keys), pa.int64()),
-            },
+            [strings(keys), strings(operations), pa.repeat(pa.scalar(seq, pa.int64()), len(keys))],
             schema=_ACKS,
         )
         self.warehouse.append(self.acks, data)
 
-    def intend(self, keys: Sequence[str]) -> None:
-        """Record keys about to be sent: if the run dies before their answer, they are in doubt."""
-        self.acknowledge(keys, [SENDING] * len(keys), 0)
+    def intend(self, keys: Sequence[str] | pa.Array, batch: int) -> None:
+        """Record keys about to be sent in the run's batch number `batch` (from 1): if the
+        run dies before their answer, they are in doubt."""
+        self.acknowledge(keys, pa.repeat(pa.scalar(SENDING), len(keys)), batch)
+
+    def acknowledge_batch(self, batch: int, operation: str) -> None:
+        """Record that the destination accepted every key of the batch `batch` (as given to
+        `intend`): one row, whatever the batch's size."""
+        data = pa.table(
+            [pa.nulls(1, pa.string()), pa.array([operation]), pa.array([batch], pa.int64())],
+            schema=_ACKS,
+        )
+        self.warehouse.append(self.acks, data)
 
     def fold(self, *, recovering: bool = False) -> None:
         """Move acknowledged rows into the state; safe to repeat after any interruption.
@@ -270,11 +296,7 @@ class Planner:
         (see the module docstring). A run that ends normally has every batch answered: its
         unanswered keys were rejected, and the next plan has them again anyway.
         """
-        acked = (
-            exp.select(column(KEY))
-            .from_(self.acks.to_expression())
-            .where(exp.NEQ(this=column(OP), expression=literal(SENDING)))
-        )
+        acked = self._acked()
         delivered = (
             exp.select(exp.Star())
             .from_(self.plan_table.to_expression())
@@ -294,7 +316,11 @@ class Planner:
         doubted = self._doubted(acked) if recovering else None
         if doubted is not None:
             # Every key in acks is either acknowledged or in doubt: none stays untouched.
-            every_key = exp.select(column(KEY)).from_(self.acks.to_expression())
+            every_key = (
+                exp.select(column(KEY))
+                .from_(self.acks.to_expression())
+                .where(exp.Not(this=exp.Is(this=column(KEY), expression=exp.Null())))
+            )
             self._rebuild_state(
                 state_columns,
                 every_key,
@@ -303,12 +329,14 @@ class Planner:
         elif self._rebuild_on_fold:
             self._rebuild_state(state_columns, acked, [kept_from_plan])
         else:
-            self.warehouse.execute(
-                exp.delete(
-                    self.state.to_expression(),
-                    where=exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())),
+            # A first run's state is empty: nothing to replace.
+            if self._count(self.state, exists=True):
+                self.warehouse.execute(
+                    exp.delete(
+                        self.state.to_expression(),
+                        where=exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())),
+                    )
                 )
-            )
             self.warehouse.execute(
                 exp.insert(
                     kept_from_plan,
@@ -318,7 +346,41 @@ class Planner:
             )
         self._reset(self.acks, _ACKS)
 
-    def _doubted(self, acked: exp.Select) -> exp.Select | None:
+    def _acked(self) -> exp.Query:
+        """The keys the destination accepted: acknowledged one by one, or sent in a batch
+        that was acknowledged whole (a row with no key, and the batch in `__seq`).
+
+        Never NULL: a NULL in the list would make every `NOT IN` over it unknown."""
+        acks = self.acks.to_expression()
+        no_key = exp.Is(this=column(KEY), expression=exp.Null())
+        one_by_one = (
+            exp.select(column(KEY))
+            .from_(acks.copy())
+            .where(
+                conjunction(
+                    [
+                        exp.NEQ(this=column(OP), expression=literal(SENDING)),
+                        exp.Not(this=no_key.copy()),
+                    ]
+                )
+            )
+        )
+        whole_batches = exp.select(column(SEQ)).from_(acks.copy()).where(no_key.copy())
+        in_whole_batches = (
+            exp.select(column(KEY))
+            .from_(acks.copy())
+            .where(
+                conjunction(
+                    [
+                        exp.EQ(this=column(OP), expression=literal(SENDING)),
+                        exp.In(this=column(SEQ), query=exp.Subquery(this=whole_batches)),
+                    ]
+                )
+            )
+        )
+        return exp.union(one_by_one, in_whole_batches, distinct=False)
+
+    def _doubted(self, acked: exp.Query) -> exp.Select | None:
         """The keys sent and never acknowledged, or None when there are none."""
         doubted = (
             exp.select(column(KEY))
@@ -375,7 +437,7 @@ class Planner:
         return [delivered, adding]
 
     def _rebuild_state(
-        self, state_columns: list[str], replaced: exp.Select, rows: list[exp.Select]
+        self, state_columns: list[str], replaced: exp.Query, rows: list[exp.Select]
     ) -> None:
         """Write the state anew: its rows whose key is not in `replaced`, then `rows`.
 
@@ -492,10 +554,11 @@ class Planner:
         source = exp.alias_(rows.copy(), "r", table=True, quoted=True)
         shape = exp.select(*(column(c) for c in wanted)).from_(source)
         empty = shape.where(exp.EQ(this=literal(1), expression=literal(0)))
-        if not self._exists(self.state):
+        try:
+            have = [c.name for c in self.warehouse.columns(self.state)]
+        except WarehouseError:  # the first run
             self.warehouse.execute(_create_as(self.state, empty))
             return self.state
-        have = [c.name for c in self.warehouse.columns(self.state)]
         if have == wanted:
             return self.state
         # Keep what was delivered, with no hash, so every row is planned as a change and
@@ -518,6 +581,69 @@ class Planner:
         self._rename(target, self.state)
         return self.state
 
+    def _fresh_hashes(self, state: TableRef, fields: Sequence[Field]) -> TableRef:
+        """The state to plan against, rehashed if the warehouse now hashes rows differently.
+
+        The state holds each delivered row's fields, so its hashes can be computed again as
+        the source query computes them. A sample of rows tells whether they would differ:
+        after an engine upgrade changed the hash function, or after Corral's hash changed,
+        every row does. Rows with no hash (in doubt, or from a changed mapping) keep none.
+        A dry run rehashes a copy and leaves the real state alone."""
+        if self.warehouse.dialect not in UNSTABLE_HASH_DIALECTS:
+            return state
+        fresh = row_hash([column(f.column) for f in fields], self.warehouse.dialect)
+        has_hash = conjunction(
+            [
+                exp.Not(this=exp.Is(this=column(HASH), expression=exp.Null())),
+                exp.NEQ(this=column(HASH), expression=literal(MAYBE_ADDED)),
+            ]
+        )
+        sample = (
+            exp.select(column(HASH), *(column(f.column) for f in fields))
+            .from_(state.to_expression())
+            .where(has_hash.copy())
+            .limit(_HASH_SAMPLE)
+        )
+        stale = (
+            exp.select(literal(1))
+            .from_(exp.Subquery(this=sample, alias=exp.TableAlias(this=exp.to_identifier("h"))))
+            .where(exp.NEQ(this=column(HASH), expression=fresh.copy()))
+            .limit(1)
+        )
+        if not self.warehouse.query(stale).num_rows:
+            return state
+        logger.info("sync %r: the warehouse hashes rows differently now; rehashing", self.sync)
+        if not self.dry_run:
+            self.warehouse.execute(exp.update(state.to_expression(), {HASH: fresh}, where=has_hash))
+            return state
+        copy = TableRef(self.current.name.replace("_current", "_state_rehashed"), self.schema)
+        rehashed = exp.Case(ifs=[exp.If(this=has_hash, true=fresh)], default=column(HASH))
+        self.warehouse.drop_table(copy)
+        self.warehouse.execute(
+            _create_as(
+                copy,
+                exp.select(
+                    column(KEY),
+                    exp.alias_(rehashed, HASH, quoted=True),
+                    *(column(f.column) for f in fields),
+                ).from_(state.to_expression()),
+            )
+        )
+        return copy
+
+    def _table_names(self) -> set[str] | None:
+        """The names of the planner schema's tables in one query, where the warehouse has
+        `information_schema.tables` as DuckDB and PostgreSQL do; None elsewhere, and each
+        table is then looked up on its own."""
+        if self.warehouse.dialect not in _LISTS_TABLES:
+            return None
+        listing = (
+            exp.select(column("table_name"))
+            .from_(exp.table_("tables", db="information_schema"))
+            .where(exp.EQ(this=column("table_schema"), expression=literal(self.schema)))
+        )
+        return {str(name) for name in self.warehouse.query(listing).column(0).to_pylist()}
+
     def _exists(self, table: TableRef) -> bool:
         try:
             self.warehouse.columns(table)
@@ -525,8 +651,9 @@ class Planner:
             return False
         return True
 
-    def _count(self, table: TableRef) -> int:
-        if not self._exists(table):
+    def _count(self, table: TableRef, *, exists: bool = False) -> int:
+        """The table's rows; 0 when it does not exist, unless the caller knows it does."""
+        if not exists and not self._exists(table):
             return 0
         result = self.warehouse.query(
             exp.select(exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)).from_(
@@ -562,6 +689,13 @@ class Planner:
 
     def _reset(self, table: TableRef, schema: pa.Schema) -> None:
         self.warehouse.create_table(table, schema.empty_table(), replace=True)
+
+
+def strings(values: Sequence[str] | pa.Array) -> pa.Array:
+    """Text values as an Arrow string array (Arrow arrays are cast, not copied to Python)."""
+    if isinstance(values, pa.Array):
+        return values if values.type == pa.string() else values.cast(pa.string())
+    return pa.array(values, pa.string())
 
 
 def _create_as(table: TableRef, select: exp.Expr) -> exp.Create:

@@ -6,6 +6,12 @@ asynchronously answer with a job instead, which the engine polls until it yields
 results. A destination never sees a warehouse: it gets plain Python values, already
 mapped to its own field names and, where its catalog says so, normalized and hashed.
 
+A bulk destination may also take a batch as Arrow columns (`ColumnarDestination`): the
+engine then hands it the plan's columns as they come from the warehouse, renamed to the
+destination's fields, without building a Python object per row. The engine uses it only
+when no field of the sync needs its identifiers normalized or hashed, and sends retries
+as records, so such a destination implements both.
+
 Each destination module defines one class that implements `Destination` and carries a
 `Catalog`: what it supports, how large its batches may be, how fast it may be called,
 which fields are identifiers that must be normalized (and hashed), and the pydantic
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import pyarrow as pa
 from pydantic import BaseModel
 
 
@@ -72,6 +79,32 @@ class Batch:
 
     operation: Operation
     records: Sequence[Record]
+
+
+@dataclass(frozen=True)
+class ColumnBatch:
+    """Rows that share one operation, as Arrow columns: the columnar form of a `Batch`.
+
+    `keys` holds the sync's primary keys as text; `fields` has one column per destination
+    field, named as the destination calls it; row i of `fields` belongs to `keys[i]`. The
+    values are those the records of a `Batch` would carry (`records()` builds them).
+    """
+
+    operation: Operation
+    keys: pa.Array
+    fields: pa.RecordBatch
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def records(self) -> list[Record]:
+        """The same rows as records, for the paths that need them one by one."""
+        names = self.fields.schema.names
+        columns = [values.to_pylist() for values in self.fields.columns]
+        return [
+            Record(key, dict(zip(names, values, strict=True)))
+            for key, *values in zip(self.keys.to_pylist(), *columns, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -200,3 +233,13 @@ class Destination(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ColumnarDestination(Protocol):
+    """A destination that also takes batches as Arrow columns (see the module docstring).
+
+    `send_columns` answers as `send` does, except that it never answers with a job.
+    """
+
+    def send_columns(self, batch: ColumnBatch) -> list[RowResult] | AllAccepted: ...

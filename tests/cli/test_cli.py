@@ -14,6 +14,7 @@ from corral.cli.main import app
 from corral.governance import Governance
 from corral.sql import ALL_DIALECTS, parse_one
 from corral.store import SizeSource, Store
+from corral.store.sizes import AudienceSizes
 from corral.workspace import load_workspace
 from tests.helpers.demo_schema import demo_workspace as packaged_workspace
 
@@ -177,10 +178,11 @@ def sizes_of(directory: Path) -> Store:
 
 def test_demo_keeps_the_size_of_every_audience(demo_dir: Path) -> None:
     store = sizes_of(demo_dir)
+    sizes = AudienceSizes(store)
     try:
-        latest = store.latest_sizes()
+        latest = sizes.latest()
         assert sorted(latest) == AUDIENCES
-        demo = store.size_history("VIPs")[-1]  # the first: later tests add their own
+        demo = sizes.history("VIPs")[-1]  # the first: later tests add their own
         assert demo.source == SizeSource.DEMO and demo.parent_rows == USERS
     finally:
         store.close()
@@ -190,12 +192,13 @@ def test_audience_preview_keeps_its_size_unless_at_another_moment(
     demo_dir: Path, tmp_path: Path
 ) -> None:
     store = sizes_of(demo_dir)
+    sizes = AudienceSizes(store)
     try:
-        before = len(store.size_history("Lapsed high spenders"))
+        before = len(sizes.history("Lapsed high spenders"))
         asked = datetime.now(UTC)
         result = run("audience", "preview", "lapsed_high_spenders", "--json", *workspace(demo_dir))
         assert result.exit_code == 0, result.output
-        history = store.size_history("Lapsed high spenders")
+        history = sizes.history("Lapsed high spenders")
         # The demo measured the same size minutes ago: its entry moves rather than repeats.
         assert len(history) == before
         assert history[0].source == SizeSource.CLI and history[0].measured_at >= asked
@@ -214,8 +217,8 @@ def test_audience_preview_keeps_its_size_unless_at_another_moment(
         outside.write_text("name: Lapsed high spenders\nconditions: []\n")
         drafted = run("audience", "preview", str(outside), *workspace(demo_dir))
         assert drafted.exit_code == 0, drafted.output
-        assert len(store.size_history("Lapsed high spenders")) == before
-        assert store.size_history("Lapsed high spenders")[0].measured_at == history[0].measured_at
+        assert len(sizes.history("Lapsed high spenders")) == before
+        assert sizes.history("Lapsed high spenders")[0].measured_at == history[0].measured_at
     finally:
         store.close()
 

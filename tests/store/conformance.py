@@ -15,6 +15,7 @@ import pytest
 from corral.activation.runs import RejectedRow, RunReport, RunStatus
 from corral.errors import InternalError
 from corral.store import AudienceSize, SizeSource, Store, StoreRecorder, Trigger
+from corral.store.sizes import AudienceSizes
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -274,30 +275,32 @@ class StoreConformance:
         assert store.run(theirs).heartbeat_at == T0  # type: ignore[union-attr]
 
     def test_sizes_are_kept_with_their_definition_and_read_newest_first(self, store: Store) -> None:
-        store.record_size(measured("VIPs", "v1", 10, 0, SizeSource.DEMO))
-        store.record_size(measured("VIPs", "v1", 12, 5, SizeSource.STUDIO))
-        store.record_size(measured("Lapsed", "l1", 7, 1))
+        sizes = AudienceSizes(store)
+        sizes.record(measured("VIPs", "v1", 10, 0, SizeSource.DEMO))
+        sizes.record(measured("VIPs", "v1", 12, 5, SizeSource.STUDIO))
+        sizes.record(measured("Lapsed", "l1", 7, 1))
 
-        latest = store.latest_sizes()
+        latest = sizes.latest()
         assert (latest["VIPs"].size, latest["VIPs"].source) == (12, SizeSource.STUDIO)
         assert latest["VIPs"].measured_at == T0 + timedelta(minutes=5)
         assert latest["VIPs"].as_of == T0 and latest["VIPs"].parent_rows == 1000
         assert latest["Lapsed"].size == 7
-        assert [s.size for s in store.size_history("VIPs")] == [12, 10]
-        assert [s.size for s in store.size_history("VIPs", limit=1)] == [12]
-        assert store.size_history("nobody") == []
+        assert [s.size for s in sizes.history("VIPs")] == [12, 10]
+        assert [s.size for s in sizes.history("VIPs", limit=1)] == [12]
+        assert sizes.history("nobody") == []
 
     def test_the_same_measure_again_within_an_hour_only_moves_the_newest_time(
         self, store: Store
     ) -> None:
-        store.record_size(measured("VIPs", "v1", 10, 0))
-        store.record_size(measured("VIPs", "v1", 10, 20, SizeSource.STUDIO))  # opened again
-        store.record_size(measured("VIPs", "v1", 10, 70))  # 50 minutes after the newest
-        store.record_size(measured("VIPs", "v1", 11, 75))  # the data changed
-        store.record_size(measured("VIPs", "v1", 11, 140))  # 65 minutes after the newest
-        store.record_size(measured("VIPs", "v2", 11, 141))  # the definition changed
+        sizes = AudienceSizes(store)
+        sizes.record(measured("VIPs", "v1", 10, 0))
+        sizes.record(measured("VIPs", "v1", 10, 20, SizeSource.STUDIO))  # opened again
+        sizes.record(measured("VIPs", "v1", 10, 70))  # 50 minutes after the newest
+        sizes.record(measured("VIPs", "v1", 11, 75))  # the data changed
+        sizes.record(measured("VIPs", "v1", 11, 140))  # 65 minutes after the newest
+        sizes.record(measured("VIPs", "v2", 11, 141))  # the definition changed
 
-        history = store.size_history("VIPs")
+        history = sizes.history("VIPs")
         assert [(s.definition_hash, s.size, s.measured_at) for s in history] == [
             ("v2", 11, T0 + timedelta(minutes=141)),
             ("v1", 11, T0 + timedelta(minutes=140)),
@@ -306,16 +309,18 @@ class StoreConformance:
         ]
 
     def test_latest_sizes_prefer_the_current_definition(self, store: Store) -> None:
-        store.record_size(measured("VIPs", "v1", 10, 0))
-        store.record_size(measured("VIPs", "v2", 20, 5))  # a draft or a newer version
-        store.record_size(measured("Lapsed", "l1", 7, 1))
+        sizes = AudienceSizes(store)
+        sizes.record(measured("VIPs", "v1", 10, 0))
+        sizes.record(measured("VIPs", "v2", 20, 5))  # a draft or a newer version
+        sizes.record(measured("Lapsed", "l1", 7, 1))
 
-        assert store.latest_sizes({"VIPs": "v1", "Lapsed": "l1"})["VIPs"].size == 10
-        stale = store.latest_sizes({"VIPs": "v3"})
+        assert sizes.latest({"VIPs": "v1", "Lapsed": "l1"})["VIPs"].size == 10
+        stale = sizes.latest({"VIPs": "v3"})
         assert set(stale) == {"VIPs"} and stale["VIPs"].definition_hash == "v2"
 
     def test_sizes_follow_a_rename(self, store: Store) -> None:
-        store.record_size(measured("VIPs", "v1", 10, 0))
-        store.rename_sizes("VIPs", "Best customers")
-        assert set(store.latest_sizes()) == {"Best customers"}
-        assert len(store.size_history("Best customers")) == 1
+        sizes = AudienceSizes(store)
+        sizes.record(measured("VIPs", "v1", 10, 0))
+        sizes.rename("VIPs", "Best customers")
+        assert set(sizes.latest()) == {"Best customers"}
+        assert len(sizes.history("Best customers")) == 1

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import corral.store
 from corral.errors import ConfigurationError
 from corral.store import Store, default_store_url, normalize_url
+from corral.store.sizes import AudienceSizes
 from corral.store.versions import AudienceVersions
 from tests.store.conformance import StoreConformance, measured
 from tests.store.databases import fresh_postgres_database
@@ -77,8 +78,9 @@ def check_sizes_migration(store: Store) -> None:
     assert store.revision() == head_revision()
     assert [v.version for v in versions.list("VIPs")] == [1]
     assert store.run(run_id) is not None
-    store.record_size(measured("VIPs", "v1", 10, 0))
-    assert store.latest_sizes()["VIPs"].size == 10
+    sizes = AudienceSizes(store)
+    sizes.record(measured("VIPs", "v1", 10, 0))
+    assert sizes.latest()["VIPs"].size == 10
 
     store.downgrade("0003")
     assert "audience_sizes" not in sa.inspect(store.engine).get_table_names()

@@ -26,7 +26,8 @@ from corral.errors import ConfigurationError
 from corral.governance import SecretStore
 from corral.schema import Schema, bind_schema
 from corral.store import AudienceSize, SizeSource, Store
-from corral.store.versions import AudienceVersions, definition_hash, measured_size
+from corral.store.sizes import AudienceSizes, definition_hash, measured_size
+from corral.store.versions import AudienceVersions
 from corral.warehouse import Warehouse, connect
 from corral.workspace import Workspace, load_workspace
 
@@ -48,6 +49,7 @@ class Studio:
         self.store = Store(self.store_url)
         self.store.upgrade()
         self.versions = AudienceVersions(self.store)
+        self.sizes = AudienceSizes(self.store)
         self.secrets: SecretStore | None = None
         self._warehouse: Warehouse | None = None
         self._warehouse_url: str | None = None
@@ -165,7 +167,7 @@ class Studio:
     # -- measured sizes ----------------------------------------------------------------------
 
     def definition_hashes(self) -> dict[str, str]:
-        """Each audience's definition hash now (`corral.store.versions.definition_hash`)."""
+        """Each audience's definition hash now (`corral.store.sizes.definition_hash`)."""
         audiences = self.workspace().audiences
         return {name: definition_hash(a, audiences) for name, a in audiences.items()}
 
@@ -173,7 +175,7 @@ class Studio:
         """Keep a preview's size in the metadata store; a failing store only logs."""
         size = measured_size(name, result, definition, SizeSource.STUDIO)
         try:
-            self.store.record_size(size)
+            self.sizes.record(size)
         except SQLAlchemyError as error:
             logger.warning("could not record the size of audience %r: %s", name, error)
         return size

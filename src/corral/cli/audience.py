@@ -31,7 +31,7 @@ from corral.errors import CorralError
 from corral.sql import canonical_dialect, render
 from corral.store import SizeSource
 from corral.store.execution import open_store
-from corral.store.versions import definition_hash, measured_size
+from corral.store.sizes import AudienceSizes, definition_hash, measured_size
 from corral.workspace import Workspace
 
 app = typer.Typer(help="List, preview and compile audiences.", no_args_is_help=True)
@@ -153,19 +153,21 @@ def record_sizes(
     of audiences reads them. A definition read from a file outside the workspace, or one
     that differs from the workspace's audience of that name, is not kept. Returns how many
     were kept; a store that cannot be opened or written only warns."""
-    kept = [
-        measured_size(d.name, result, definition_hash(d, ws.audiences), source)
-        for d, result in measured
-        if d.name in ws.audiences
-        and definition_hash(d, ws.audiences) == definition_hash(ws.audiences[d.name], ws.audiences)
-    ]
+    kept = []
+    for definition, result in measured:
+        if definition.name not in ws.audiences:
+            continue
+        measured_on = definition_hash(definition, ws.audiences)
+        if measured_on == definition_hash(ws.audiences[definition.name], ws.audiences):
+            kept.append(measured_size(definition.name, result, measured_on, source))
     if not kept:
         return 0
     try:
         store = open_store(ws)
         try:
+            sizes = AudienceSizes(store)
             for size in kept:
-                store.record_size(size)
+                sizes.record(size)
         finally:
             store.close()
     except (CorralError, SQLAlchemyError, OSError) as error:

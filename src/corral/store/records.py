@@ -141,7 +141,7 @@ class AudienceSize:
     """An audience's size as measured once.
 
     `definition_hash` names the definition it was measured on
-    (`corral.store.versions.definition_hash`): a size whose hash differs from the
+    (`corral.store.sizes.definition_hash`): a size whose hash differs from the
     audience's current one is stale. `as_of` is the moment relative windows were measured
     from, `measured_at` when the warehouse counted.
     """

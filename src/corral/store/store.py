@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -31,18 +31,15 @@ from corral.activation.runs import RejectedRow, RunCounts, RunReport, RunStatus
 from corral.errors import ConfigurationError, InternalError
 from corral.store.models import (
     VERSION_TABLE,
-    AudienceSizeRow,
     SyncRunLogRow,
     SyncRunRow,
     SyncScheduleStateRow,
     WorkerRow,
 )
 from corral.store.records import (
-    AudienceSize,
     LogLine,
     RunRecord,
     ScheduleState,
-    SizeSource,
     Trigger,
     WorkerRecord,
 )
@@ -572,112 +569,6 @@ class Store:
                 .values(recovered_at=now or _now(), recovered_by=by)
             )
 
-    # Audience sizes
-
-    def record_size(self, size: AudienceSize) -> None:
-        """Keep one measured size in the audience's size history.
-
-        A measure that repeats the audience's newest one (same definition, size, parent rows
-        and as-of time) within `REPEAT_WINDOW` of it only moves that entry's time, so
-        opening an audience again and again does not grow the history.
-        """
-        with self._transaction() as connection:
-            newest = connection.execute(
-                sa.select(AudienceSizeRow)
-                .where(AudienceSizeRow.audience == size.audience)
-                .order_by(AudienceSizeRow.measured_at.desc(), AudienceSizeRow.id.desc())
-                .limit(1)
-            ).first()
-            if newest is not None and _repeats(_audience_size(newest), size):
-                connection.execute(
-                    sa.update(AudienceSizeRow)
-                    .where(AudienceSizeRow.id == newest.id)
-                    .values(measured_at=size.measured_at, source=size.source.value)
-                )
-                return
-            connection.execute(
-                sa.insert(AudienceSizeRow).values(
-                    audience=size.audience,
-                    definition_hash=size.definition_hash,
-                    size=size.size,
-                    parent_rows=size.parent_rows,
-                    as_of=size.as_of,
-                    measured_at=size.measured_at,
-                    source=size.source.value,
-                )
-            )
-
-    def latest_sizes(self, current: Mapping[str, str] | None = None) -> dict[str, AudienceSize]:
-        """The newest size of every audience measured, by audience name.
-
-        With `current` (audience name to its definition hash now), an audience's newest size
-        measured on that definition wins over newer ones measured on another (an old
-        version, say), and audiences missing from `current` are left out.
-        """
-        newest = sa.select(
-            AudienceSizeRow.id,
-            sa.func.row_number()
-            .over(
-                partition_by=(AudienceSizeRow.audience, AudienceSizeRow.definition_hash),
-                order_by=(AudienceSizeRow.measured_at.desc(), AudienceSizeRow.id.desc()),
-            )
-            .label("position"),
-        ).subquery()
-        query = (
-            sa.select(AudienceSizeRow)
-            .join(newest, newest.c.id == AudienceSizeRow.id)
-            .where(newest.c.position == 1)
-            .order_by(AudienceSizeRow.measured_at, AudienceSizeRow.id)
-        )
-        if current is not None:
-            query = query.where(AudienceSizeRow.audience.in_(list(current)))
-
-        def measured_now(size: AudienceSize) -> bool:
-            return current is not None and current[size.audience] == size.definition_hash
-
-        found: dict[str, AudienceSize] = {}
-        with self.engine.connect() as connection:
-            for row in connection.execute(query):  # oldest first, so the newest stays
-                size = _audience_size(row)
-                kept = found.get(size.audience)
-                if kept is None or measured_now(size) or not measured_now(kept):
-                    found[size.audience] = size
-        return found
-
-    def size_history(self, audience: str, *, limit: int = 100) -> list[AudienceSize]:
-        """An audience's measured sizes, newest first."""
-        query = (
-            sa.select(AudienceSizeRow)
-            .where(AudienceSizeRow.audience == audience)
-            .order_by(AudienceSizeRow.measured_at.desc(), AudienceSizeRow.id.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as connection:
-            return [_audience_size(row) for row in connection.execute(query)]
-
-    def rename_sizes(self, old: str, new: str) -> None:
-        """Carry an audience's sizes over to its new name."""
-        with self._transaction() as connection:
-            connection.execute(
-                sa.update(AudienceSizeRow)
-                .where(AudienceSizeRow.audience == old)
-                .values(audience=new)
-            )
-
-
-# Within this time of an audience's newest size, the same measure again is not new history.
-REPEAT_WINDOW = timedelta(hours=1)
-
-
-def _repeats(newest: AudienceSize, size: AudienceSize) -> bool:
-    same = (newest.definition_hash, newest.size, newest.parent_rows, newest.as_of) == (
-        size.definition_hash,
-        size.size,
-        size.parent_rows,
-        size.as_of,
-    )
-    return same and timedelta(0) <= size.measured_at - newest.measured_at <= REPEAT_WINDOW
-
 
 class _LostRace(Exception):
     """Another worker changed the schedule state first."""
@@ -726,16 +617,4 @@ def _worker_record(row: Any) -> WorkerRecord:
         stopped_at=row.stopped_at,
         recovered_at=row.recovered_at,
         recovered_by=row.recovered_by,
-    )
-
-
-def _audience_size(row: Any) -> AudienceSize:
-    return AudienceSize(
-        audience=row.audience,
-        definition_hash=row.definition_hash,
-        size=row.size,
-        parent_rows=row.parent_rows,
-        as_of=row.as_of,
-        measured_at=row.measured_at,
-        source=SizeSource(row.source),
     )

@@ -8,30 +8,20 @@ the newest. Versions outlive their audience: a deleted audience's history stays.
     versions = AudienceVersions(store)
     versions.append("VIPs", yaml_text, author="ana@example.com", action="update")
     versions.list("VIPs")          # newest first
-
-Measured sizes (`Store.record_size`) name the definition they were measured on by
-`definition_hash`, and `measured_size` turns a preview into one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from corral.audiences.conditions import AudienceCondition, AudienceDefinition, Group
-from corral.audiences.preview import Preview
 from corral.errors import ConflictError
 from corral.store.models import Base, UTCDateTime
-from corral.store.records import AudienceSize, SizeSource
 from corral.store.store import Store
 
 
@@ -143,60 +133,4 @@ class AudienceVersions:
 def _version(row: Any) -> AudienceVersion:
     return AudienceVersion(
         row.audience, row.version, row.definition, row.author, row.saved_at, row.action
-    )
-
-
-def definition_hash(
-    definition: AudienceDefinition, audiences: Mapping[str, AudienceDefinition]
-) -> str:
-    """A hash of what decides an audience's members: its condition tree and those of the
-    audiences it refers to (by name, in `audiences`). The name and description are left
-    out, so renaming or re-describing an audience keeps its size current."""
-    return _tree_hash(definition, audiences, frozenset())
-
-
-def _tree_hash(
-    definition: AudienceDefinition,
-    audiences: Mapping[str, AudienceDefinition],
-    seen: frozenset[str],
-) -> str:
-    tree = definition.model_dump(mode="json", exclude={"name", "description"})
-    referred = {}
-    for name in sorted(_referenced(definition.conditions) - seen - {definition.name}):
-        if name in audiences:
-            referred[name] = _tree_hash(audiences[name], audiences, seen | {definition.name})
-    text = json.dumps([tree, referred], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _referenced(conditions: Any) -> set[str]:
-    found: set[str] = set()
-    for condition in conditions:
-        if isinstance(condition, AudienceCondition):
-            found.add(condition.audience)
-        elif isinstance(condition, Group):
-            found |= _referenced(condition.conditions)
-    return found
-
-
-def measured_size(
-    audience: str,
-    result: Preview,
-    definition: str,
-    source: SizeSource,
-    *,
-    now: datetime | None = None,
-) -> AudienceSize:
-    """What the store keeps of a preview of `audience`, measured on `definition` (a hash)."""
-    as_of = result.as_of
-    if as_of.tzinfo is None:  # a wall-clock time in the workspace's time zone
-        as_of = as_of.replace(tzinfo=ZoneInfo(result.time_zone))
-    return AudienceSize(
-        audience=audience,
-        definition_hash=definition,
-        size=result.size,
-        parent_rows=result.parent_rows,
-        as_of=as_of,
-        measured_at=now or datetime.now(UTC),
-        source=source,
     )

@@ -55,7 +55,7 @@ from corral.errors import (
 )
 from corral.sql import canonical_dialect, render
 from corral.sql.build import alias, column, literal
-from corral.store.versions import definition_hash
+from corral.store.sizes import definition_hash
 from corral.workspace import Workspace
 from corral.workspace.files import definition_error
 
@@ -173,7 +173,7 @@ def list_audiences(
     workspace = studio.workspace()
     latest = studio.store.latest_runs()
     hashes = studio.definition_hashes()
-    sizes = studio.store.latest_sizes(hashes)
+    sizes = studio.sizes.latest(hashes)
     items = []
     for name in sorted(workspace.audiences):
         audience, path = workspace.audiences[name], workspace.audience_files[name]
@@ -267,7 +267,7 @@ def put_audience(
         change.write(path, data)
     if renamed:
         studio.versions.rename(name, body.name)
-        studio.store.rename_sizes(name, body.name)
+        studio.sizes.rename(name, body.name)
     studio.versions.append(body.name, data.decode(), author=author(principal), action="update")
     audit(
         request,
@@ -384,7 +384,7 @@ def list_sizes(
             source=s.source.value,
             current=s.definition_hash == now,
         )
-        for s in studio.store.size_history(name, limit=limit)
+        for s in studio.sizes.history(name, limit=limit)
     ]
 
 

@@ -31,7 +31,7 @@ from corral.destinations import (
     Record,
     RowResult,
     create,
-    postgres,
+    postgres_copy,
 )
 from corral.destinations.base import ColumnBatch
 from corral.destinations.postgres import PostgresDestination
@@ -622,14 +622,14 @@ def test_columns_arrive_as_the_same_records_do(
     table: str,
 ) -> None:
     written: list[bool] = []  # whether each columnar COPY was formatted as CSV by Arrow
-    csv = postgres._csv
+    csv = postgres_copy._csv
 
     def spying(*args: Any) -> memoryview | None:
         text = csv(*args)
         written.append(text is not None)
         return text
 
-    monkeypatch.setattr(postgres, "_csv", spying)
+    monkeypatch.setattr(postgres_copy, "_csv", spying)
     by_rows, by_columns = destination(table=f"{table}_r"), destination(table=f"{table}_c")
     for made in (by_rows, by_columns):
         made.open(Mode.MIRROR, list(TYPES))

@@ -34,10 +34,7 @@ with the COPY text written by Arrow's CSV writer instead of row by row in Python
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-import operator
 import re
 import threading
 import time
@@ -51,9 +48,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 import httpx
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from corral.destinations.base import (
@@ -69,6 +64,12 @@ from corral.destinations.base import (
     Outcome,
     Record,
     RowResult,
+)
+from corral.destinations.postgres_copy import (
+    ColumnarRows,
+    CopyColumns,
+    copy_rows,
+    row_keys,
 )
 from corral.errors import (
     ConfigurationError,
@@ -140,18 +141,6 @@ class PostgresConfig(BaseModel):
     timeout: float = Field(30.0, gt=0)
 
 
-@dataclass(frozen=True)
-class _Columns:
-    """The target's columns that a run writes: the key first, then the mapped fields."""
-
-    names: tuple[str, ...]
-    json: frozenset[str]  # json/jsonb columns, whose values are sent as JSON text
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return self.names[1:]
-
-
 class PostgresDestination:
     """Delivers batches into `schema.table` with COPY and one merge statement each.
 
@@ -182,7 +171,7 @@ class PostgresDestination:
         self._pool_lock = threading.Lock()
         self._mode: Mode | None = None
         self._fields: tuple[str, ...] = ()
-        self._columns: _Columns | None = None
+        self._columns: CopyColumns | None = None
 
     def __repr__(self) -> str:
         return f"PostgresDestination({self.address!r}, {self.where!r})"
@@ -243,12 +232,12 @@ class PostgresDestination:
             return []
         if pc.count_distinct(batch.keys).as_py() != len(batch):
             return self._send(batch, batch.records(), batch.keys.to_pylist)
-        return self._send(batch, _Columnar(batch), batch.keys.to_pylist)
+        return self._send(batch, ColumnarRows(batch), batch.keys.to_pylist)
 
     def _send(
         self,
         batch: Batch | ColumnBatch,
-        rows: Sequence[Record] | _Columnar,
+        rows: Sequence[Record] | ColumnarRows,
         keys: Callable[[], list[str]],
     ) -> list[RowResult] | AllAccepted:
         mode = self._mode
@@ -263,7 +252,7 @@ class PostgresDestination:
                 refused: dict[str, str] = {}
             else:
                 if batch.operation is Operation.REMOVE:
-                    columns = _Columns(columns.names[:1], frozenset())
+                    columns = CopyColumns(columns.names[:1], frozenset())
                 refused = self._deliver(merge, columns, rows)
 
         # One result per row, duplicates included, only when some were refused: building
@@ -341,11 +330,11 @@ class PostgresDestination:
         return CheckResult(True, f"can write {self.where} in {self.address}{note}")
 
     def _deliver(
-        self, merge: _Merge, columns: _Columns, rows: Sequence[Record] | _Columnar
+        self, merge: _Merge, columns: CopyColumns, rows: Sequence[Record] | ColumnarRows
     ) -> dict[str, str]:
         """Deliver in one transaction; the keys refused, with PostgreSQL's reason."""
-        unique: list[Record] | _Columnar
-        if isinstance(rows, _Columnar):
+        unique: list[Record] | ColumnarRows
+        if isinstance(rows, ColumnarRows):
             unique = rows  # its keys are distinct
         else:
             # The last record of a key wins: one statement cannot touch a row twice.
@@ -370,8 +359,8 @@ class PostgresDestination:
     def _copy_into_target(
         self,
         connection: psycopg.Connection[Any],
-        columns: _Columns,
-        records: Sequence[Record] | _Columnar,
+        columns: CopyColumns,
+        records: Sequence[Record] | ColumnarRows,
     ) -> psycopg.Error | None:
         """COPY the records straight into the target under a savepoint; the error if it failed.
 
@@ -382,7 +371,7 @@ class PostgresDestination:
         """
         try:
             with connection.transaction(), connection.cursor() as cursor:
-                _copy(cursor, self.target, columns, records)
+                copy_rows(cursor, self.target, columns, records)
         except _ROW_ERRORS as error:
             failed: psycopg.Error = error
         except psycopg.ProgrammingError as error:
@@ -402,8 +391,8 @@ class PostgresDestination:
         self,
         connection: psycopg.Connection[Any],
         merge: _Merge,
-        columns: _Columns,
-        records: list[Record] | _Columnar,
+        columns: CopyColumns,
+        records: list[Record] | ColumnarRows,
         budget: _Budget,
         *,
         first: bool = False,
@@ -413,7 +402,7 @@ class PostgresDestination:
         A columnar batch is tried whole from its columns, and halved as records."""
         if budget.attempts <= 0:
             reason = f"not tried: too many rows of the batch were refused ({budget.first_error})"
-            return dict.fromkeys(_keys(records), reason)
+            return dict.fromkeys(row_keys(records), reason)
         budget.attempts -= 1
         try:
             with connection.transaction():
@@ -424,7 +413,7 @@ class PostgresDestination:
         except _ROW_ERRORS as error:
             budget.first_error = budget.first_error or _message(error)
             if len(records) == 1:
-                return dict.fromkeys(_keys(records), _message(error))
+                return dict.fromkeys(row_keys(records), _message(error))
             if first:
                 logger.info(
                     "postgres destination %s: a batch of %d rows has refused rows (%s); "
@@ -438,8 +427,8 @@ class PostgresDestination:
                 raise
             # psycopg could not turn a Python value into text: a row error found client-side.
             if len(records) == 1:
-                return dict.fromkeys(_keys(records), _message(error))
-        if isinstance(records, _Columnar):
+                return dict.fromkeys(row_keys(records), _message(error))
+        if isinstance(records, ColumnarRows):
             records = records.batch.records()
         middle = len(records) // 2
         head = self._isolate(connection, merge, columns, records[:middle], budget)
@@ -449,19 +438,19 @@ class PostgresDestination:
         self,
         connection: psycopg.Connection[Any],
         merge: _Merge,
-        columns: _Columns,
-        records: list[Record] | _Columnar,
+        columns: CopyColumns,
+        records: list[Record] | ColumnarRows,
     ) -> dict[str, str]:
         with connection.cursor() as cursor:
-            _copy(cursor, STAGING, columns, records)
+            copy_rows(cursor, STAGING, columns, records)
             if not (merge.optimistic and _inserted(cursor, merge, self.target, columns)):
                 cursor.execute(merge.statement(self.target, self.config.key_column, columns.fields))
             if not merge.returns_keys:
                 return {}
             found = {key for (key,) in cursor.fetchall()}
-        return {key: "no such row" for key in _keys(records) if key not in found}
+        return {key: "no such row" for key in row_keys(records) if key not in found}
 
-    def _ready_columns(self, batch: Batch | ColumnBatch) -> _Columns | None:
+    def _ready_columns(self, batch: Batch | ColumnBatch) -> CopyColumns | None:
         """The run's columns, creating the table or columns on the first batch that has values."""
         with self._lock:
             if self._columns is not None:
@@ -475,7 +464,7 @@ class PostgresDestination:
                     records = batch.records if isinstance(batch, Batch) else batch.records()
                     existing |= self._create(connection, existing, missing, records)
             json_columns = frozenset(n for n, kind in existing.items() if kind in _JSON_TYPES)
-            self._columns = _Columns((self.config.key_column, *self._fields), json_columns)
+            self._columns = CopyColumns((self.config.key_column, *self._fields), json_columns)
             return self._columns
 
     def _existing_columns(self, connection: psycopg.Connection[Any]) -> dict[str, str]:
@@ -643,7 +632,7 @@ class _Merge:
 
 
 def _inserted(
-    cursor: psycopg.Cursor[Any], merge: _Merge, target: sql.Identifier, columns: _Columns
+    cursor: psycopg.Cursor[Any], merge: _Merge, target: sql.Identifier, columns: CopyColumns
 ) -> bool:
     """Try a plain INSERT of the staged rows; False if a key already exists.
 
@@ -675,139 +664,6 @@ def _merge_for(mode: Mode, operation: Operation) -> _Merge:
         return _Merge("update", returns_keys=True)
     adding = operation is Operation.ADD
     return _Merge("insert" if mode is Mode.INSERT else "upsert", optimistic=adding)
-
-
-@dataclass(frozen=True)
-class _Columnar:
-    """A columnar batch whose keys are distinct, COPYed from its columns."""
-
-    batch: ColumnBatch
-
-    def __len__(self) -> int:
-        return len(self.batch)
-
-
-def _keys(rows: Sequence[Record] | _Columnar) -> list[str]:
-    if isinstance(rows, _Columnar):
-        keys: list[str] = rows.batch.keys.to_pylist()
-        return keys
-    return [record.key for record in rows]
-
-
-def _copy(
-    cursor: psycopg.Cursor[Any],
-    table: sql.Identifier,
-    columns: _Columns,
-    records: Sequence[Record] | _Columnar,
-) -> None:
-    """COPY the rows into `table`: Arrow's CSV writer formats a columnar batch whose types
-    it writes as PostgreSQL reads them; psycopg formats the others row by row."""
-    names = sql.SQL(", ").join(map(sql.Identifier, columns.names))
-    if isinstance(records, _Columnar):
-        text = _csv(columns, records.batch)
-        if text is not None:
-            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names)
-            with cursor.copy(statement) as copy:
-                copy.write(text)
-            return
-    with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
-        _write_rows(copy, columns, records)
-
-
-def _csv(columns: _Columns, batch: ColumnBatch) -> memoryview | None:
-    """The batch's COPY rows as CSV, or None when a column needs formatting in Python.
-
-    Arrow writes every string quoted and NULL as nothing, which is how PostgreSQL's CSV
-    format tells an empty string from NULL; numbers, booleans, dates and times come out
-    as PostgreSQL reads them (a naive timestamp is read in the session's zone, UTC, as
-    psycopg sends it). JSON columns, nested and binary values take the row path.
-    """
-    names = batch.fields.schema.names
-    if columns.json or any(name not in names for name in columns.fields):
-        return None
-    arrays = [batch.keys, *(batch.fields.column(names.index(n)) for n in columns.fields)]
-    if not all(_csv_ready(array.type) for array in arrays):
-        return None
-    table = pa.Table.from_arrays(arrays, names=[str(n) for n in range(len(arrays))])
-    sink = io.BytesIO()
-    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False))
-    return sink.getbuffer()
-
-
-def _csv_ready(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_date(kind)
-        or pa.types.is_time(kind)
-        or pa.types.is_timestamp(kind)
-        or pa.types.is_null(kind)
-    )
-
-
-def _write_rows(
-    copy: psycopg.Copy, columns: _Columns, records: Sequence[Record] | _Columnar
-) -> None:
-    # psycopg formats each row in C: measured, this beats building the COPY text in Python
-    # a column at a time, and binary COPY, by a quarter, and the rows stream as they go.
-    rows = (
-        _column_rows(columns, records.batch)
-        if isinstance(records, _Columnar)
-        else _rows(columns, records)
-    )
-    for row in rows:
-        copy.write_row(row)
-
-
-def _column_rows(columns: _Columns, batch: ColumnBatch) -> Iterator[tuple[Any, ...]]:
-    """The COPY rows of a columnar batch: one Python list per column, zipped into rows."""
-    values: list[list[Any]] = [batch.keys.to_pylist()]
-    names = batch.fields.schema.names
-    for name in columns.fields:
-        column = batch.fields.column(names.index(name)).to_pylist() if name in names else None
-        if column is None:
-            column = [None] * len(batch)
-        elif name in columns.json:
-            column = [_json_text(value) for value in column]
-        values.append(column)
-    return zip(*values, strict=True)
-
-
-def _rows(columns: _Columns, records: Sequence[Record]) -> Iterator[tuple[Any, ...]]:
-    """The COPY rows: the key, then the fields in order (None where a record lacks one)."""
-    fields = columns.fields
-    if columns.json:
-        converters = [_json_text if f in columns.json else _same for f in fields]
-        for record in records:
-            values = [record.fields.get(f) for f in fields]
-            yield (record.key, *[convert(v) for convert, v in zip(converters, values, strict=True)])
-        return
-    if len(fields) < 2:  # itemgetter of one name returns the value, not a tuple
-        for record in records:
-            yield (record.key, *[record.fields.get(f) for f in fields])
-        return
-    # itemgetter looks the fields up in C, several times faster than a loop of .get();
-    # records that lack a field take the slow path.
-    getter = operator.itemgetter(*fields)
-    for record in records:
-        try:
-            yield (record.key, *getter(record.fields))
-        except KeyError:
-            yield (record.key, *[record.fields.get(f) for f in fields])
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _json_text(value: Any) -> Any:
-    if value is None:
-        return None
-    return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _column_type(name: str, records: Sequence[Record], sample: int = 1000) -> str:

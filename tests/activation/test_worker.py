@@ -353,7 +353,10 @@ def test_many_workers_on_postgres_share_runs_and_take_over_a_killed_one(
     assert any("attempt 2" in line.message for line in store.logs(slow))
     assert_finished_exactly_once(fleet, store, [slow, *runs, *followers])
     assert_no_sync_ran_twice_at_once(fleet)
-    assert {e.worker for e in fleet.events() if e.run_id in runs} >= {"w1", "w2", "w3"} - {victim}
+    # Shared: more than one worker ran them, and a survivor went on after the kill. Which
+    # survivors got one is up to timing on a loaded machine (one may be busy throughout).
+    ran_them = {e.worker for e in fleet.events() if e.run_id in runs}
+    assert len(ran_them) >= 2 and ran_them & ({"w1", "w2", "w3"} - {victim})
     assert followers and all(store.run(i).trigger == Trigger.AFTER for i in followers)  # type: ignore[union-attr]
 
     ticks = [run for run in store.runs("ticker", limit=1000) if run.status.finished]

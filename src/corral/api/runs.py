@@ -49,16 +49,9 @@ def execute(
     """Run a claimed run to its end and record the outcome; never raises."""
     recorder = StoreRecorder(studio.store, run_id)
     try:
-        workspace = studio.workspace()
-        context = SyncContext(
-            workspace,
-            studio.warehouse(),
-            studio.schema(),
-            as_of or studio.as_of(),
-            secrets=studio.secrets.get if studio.secrets is not None else None,
-        )
+        context = sync_context(studio, as_of)
         report = run_sync(context, sync, options=options, recorder=recorder, run_id=run_id)
-        after = () if report.dry_run else followers(workspace.syncs, sync)
+        after = () if report.dry_run else followers(context.workspace.syncs, sync)
     except Exception as error:  # a run that cannot start still ends, as failed
         logger.exception("run %s of sync %r could not run", run_id, sync)
         report = RunReport(sync, run_id, RunStatus.FAILED, dry_run=options.dry_run)
@@ -68,21 +61,28 @@ def execute(
     return report
 
 
+def sync_context(studio: Studio, as_of: datetime | None = None) -> SyncContext:
+    """What a run needs, from the studio's own warehouse connection and secrets store."""
+    return SyncContext(
+        studio.workspace(),
+        studio.warehouse(),
+        studio.schema(),
+        as_of or studio.as_of(),
+        secrets=studio.secrets.get if studio.secrets is not None else None,
+    )
+
+
 def executor(studio: Studio) -> Executor:
     """Runs a worker's claimed runs through the studio's warehouse connection and secrets:
     the worker `corral serve` starts in its own process (see corral.cli.serve)."""
 
     def run(request: RunRequest) -> RunReport:
-        context = SyncContext(
-            studio.workspace(),
-            studio.warehouse(),
-            studio.schema(),
-            studio.as_of(),
-            secrets=studio.secrets.get if studio.secrets is not None else None,
-        )
-        options = RunOptions(dry_run=request.dry_run)
         return run_sync(
-            context, request.sync, options=options, recorder=request.recorder, run_id=request.run_id
+            sync_context(studio),
+            request.sync,
+            options=RunOptions(dry_run=request.dry_run),
+            recorder=request.recorder,
+            run_id=request.run_id,
         )
 
     return run

@@ -73,25 +73,25 @@ def serve_studio(
     studio: Studio = app.state.studio
     if admin is not None and bootstrap_admin(studio.store, admin.email, admin.password):
         err().print(f"Created the admin user {admin.email}")
-    syncs = None
+    runner = None
     if worker:
         validate_schedules(studio.workspace().syncs)
-        syncs = Worker(
+        runner = Worker(
             studio.store_url,
             runs.executor(studio),
             syncs=lambda: studio.workspace().syncs,
             worker_id=f"studio@{socket.gethostname()}-{os.getpid()}",
             concurrency=1,
         )
-        syncs.start()
+        runner.start()
     err().print(f"Corral studio for {folder} at http://{host}:{port}/ (API docs: /api/v1/docs)")
-    if syncs is not None:
-        err().print(f"Sync worker {syncs.worker_id}: scheduled syncs run while the studio is up")
+    if runner is not None:
+        err().print(f"Sync worker {runner.worker_id}: scheduled syncs run while the studio is up")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
-        if syncs is not None:
-            syncs.stop()
+        if runner is not None:
+            runner.stop()
 
 
 def demo_login(folder: Path) -> Login:
@@ -116,5 +116,8 @@ def serve_demo(folder: Path, host: str, port: int) -> None:
     console.print()
     console.print(f"[bold]Studio:[/] http://{host}:{port}/  (Ctrl+C stops it)")
     console.print(f"  sign in as [bold]{login.email}[/] with password [bold]{login.password}[/]")
-    console.print(f"  (kept in {folder / DEMO_LOGIN_FILE}; change it under Settings > Users)")
+    console.print(
+        f"  (kept in {folder / DEMO_LOGIN_FILE}; a password changed in the studio is not "
+        "written back there)"
+    )
     serve_studio(folder, host, port, admin=login)

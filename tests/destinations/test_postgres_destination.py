@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,12 @@ from corral.destinations import (
 )
 from corral.destinations.base import ColumnBatch
 from corral.destinations.postgres import PostgresDestination
-from corral.errors import DestinationError, InternalError, TransientDestinationError
+from corral.errors import (
+    DefinitionError,
+    DestinationError,
+    InternalError,
+    TransientDestinationError,
+)
 from tests.conftest import require_or_skip
 
 Factory = Callable[..., PostgresDestination]
@@ -208,6 +214,59 @@ def test_upsert_adds_and_changes_and_a_resend_changes_nothing(
         "b": ("b@example.com", 1),
         "c": ("c@example.com", 3),
     }
+
+
+def test_a_created_table_leaves_room_on_each_page_for_changed_rows(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination()
+    made.open(Mode.UPSERT, ["email", "orders"])
+    send(made, Operation.ADD, *people(*(f"k{i}" for i in range(200)), orders=1))
+    options = query(
+        postgres_url,
+        sql.SQL("SELECT reloptions FROM pg_class WHERE oid = %s::regclass"),
+        f"{schema}.{table}",
+    )
+    assert options == [(["fillfactor=90"],)]
+
+    # With room on the page, a changed row is rewritten beside the old one and the key
+    # index gains no entry: PostgreSQL counts it as a heap-only (HOT) update.
+    changes = [
+        Record(f"k{i}", {"email": "new@example.com", "orders": 2}) for i in range(0, 200, 20)
+    ]
+    send(made, Operation.CHANGE, *changes)
+    # A session publishes its counts when it ends (or after ten idle seconds).
+    made.close()
+    deadline = time.monotonic() + 10
+    while True:
+        counts = query(
+            postgres_url,
+            sql.SQL(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                " WHERE relid = %s::regclass"
+            ),
+            f"{schema}.{table}",
+        )
+        if counts[0][0] >= len(changes) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert counts == [(len(changes), len(changes))]
+
+
+def test_the_fill_factor_is_a_setting_in_range(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    made = destination(fill_factor=100)
+    made.open(Mode.UPSERT, ["email"])
+    send(made, Operation.ADD, *people("a"))
+    options = query(
+        postgres_url,
+        sql.SQL("SELECT reloptions FROM pg_class WHERE oid = %s::regclass"),
+        f"{schema}.{table}",
+    )
+    assert options == [(["fillfactor=100"],)]
+    with pytest.raises(DefinitionError, match="fill_factor"):
+        destination(fill_factor=5)
 
 
 def test_new_rows_are_copied_straight_into_the_table_and_the_rest_merged(

@@ -30,8 +30,8 @@ from corral.destinations.base import (
     Job,
     RowResult,
 )
-from corral.sql.build import literal
-from corral.warehouse.base import Warehouse
+from corral.sql.build import column, literal
+from corral.warehouse.base import TableRef, Warehouse
 from tests.activation.test_engine import Harness, warehouse  # noqa: F401 (a fixture)
 from tests.helpers.memory_destination import MemoryDestination
 
@@ -79,7 +79,7 @@ def harnesses(warehouse: Warehouse, tmp_path: Path) -> Iterator[dict[str, Harnes
 def state(harness: Harness) -> dict[str, dict[str, Any]]:
     planner = harness.planner()
     rows = harness.warehouse.query(exp.select(exp.Star()).from_(planner.state.to_expression()))
-    return {row[KEY]: row for row in rows.to_pylist()}
+    return {str(row[KEY]): row for row in rows.to_pylist()}
 
 
 def both(harnesses: dict[str, Harness], change: Any = None, **options: Any) -> dict[str, Any]:
@@ -188,8 +188,9 @@ def test_the_state_is_rehashed_when_the_warehouse_hashes_differently(
     harness.run()
     planner = harness.planner()
     before = {key: row[HASH] for key, row in state(harness).items()}
-    # What an engine upgrade (or the MD5 hashes of an older Corral) leaves behind.
-    harness.warehouse.execute(exp.update(planner.state.to_expression(), {HASH: literal("stale")}))
+    # What an engine upgrade that changed the hash function leaves behind.
+    wrong = literal(12345) if harness.warehouse.dialect == "duckdb" else literal("stale")
+    harness.warehouse.execute(exp.update(planner.state.to_expression(), {HASH: wrong}))
     sent = harness.store.sent
 
     preview = harness.run(dry_run=True)  # plans against a rehashed copy
@@ -205,6 +206,59 @@ def test_the_state_is_rehashed_when_the_warehouse_hashes_differently(
 
     harness.update({"name": "Renamed"}, range(6, 7))  # still found after a rehash
     assert harness.run().counts.changed == 1
+
+
+def test_a_state_hashed_as_text_is_rehashed_without_a_resend(
+    duckdb_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """A Corral that planned keys and DuckDB hashes as text left a state of strings, with
+    '' marking rows maybe added; it takes the source's key type and numeric hashes, and
+    nothing is sent again."""
+    harness = Harness(duckdb_warehouse, tmp_path, destination_type="memory_columnar")
+    harness.run()
+    planner = harness.planner()
+    before = state(harness)
+    in_doubt, unknown = sorted(before)[:2]
+    as_text = exp.Case(
+        ifs=[
+            exp.If(this=exp.EQ(this=column(KEY), expression=literal(in_doubt)), true=literal("")),
+            exp.If(
+                this=exp.EQ(this=column(KEY), expression=literal(unknown)),
+                true=exp.cast(exp.Null(), exp.DataType.Type.TEXT),
+            ),
+        ],
+        default=exp.cast(column(HASH), exp.DataType.Type.TEXT),
+    )
+    old = TableRef(planner.state.name + "_old", planner.schema)
+    fields = [c for c in before[in_doubt] if c not in (KEY, HASH)]
+    harness.warehouse.execute(
+        exp.Create(
+            this=old.to_expression(),
+            kind="TABLE",
+            expression=exp.select(
+                exp.alias_(exp.cast(column(KEY), exp.DataType.Type.TEXT), KEY, quoted=True),
+                exp.alias_(as_text, HASH, quoted=True),
+                *map(column, fields),
+            ).from_(planner.state.to_expression()),
+        )
+    )
+    harness.warehouse.drop_table(planner.state)
+    harness.warehouse.execute(
+        exp.Alter(
+            this=old.to_expression(),
+            kind="TABLE",
+            actions=[exp.AlterRename(this=planner.state.to_expression())],
+        )
+    )
+
+    report = harness.run()
+
+    # The row maybe added is added again and the one with no hash changed; no other is sent.
+    assert (report.counts.planned_added, report.counts.planned_changed) == (1, 1)
+    assert state(harness) == before
+    stored = {c.name: c for c in harness.warehouse.columns(planner.state)}
+    assert (stored[KEY].native_type, stored[HASH].native_type) == ("BIGINT", "UBIGINT")
+    harness.close()
 
 
 def test_identifiers_keep_the_row_path(duckdb_warehouse: Warehouse, tmp_path: Path) -> None:

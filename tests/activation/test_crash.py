@@ -137,7 +137,9 @@ def planner_state(path: Path) -> tuple[dict[str, Row], int, int]:
         acks = planner._count(planner.acks)
     finally:
         warehouse.close()
-    state = {row[KEY]: {name: row[f"f_{name}"] for name in MAPPING} for row in rows.to_pylist()}
+    state = {
+        str(row[KEY]): {name: row[f"f_{name}"] for name in MAPPING} for row in rows.to_pylist()
+    }
     return state, rows.num_rows, acks
 
 

@@ -130,7 +130,7 @@ class Harness:
         rows = self.warehouse.query(
             exp.select(exp.Star()).from_(self.planner().state.to_expression())
         )
-        return {r[KEY]: {name: r[f"f_{name}"] for name in MAPPING} for r in rows.to_pylist()}
+        return {str(r[KEY]): {name: r[f"f_{name}"] for name in MAPPING} for r in rows.to_pylist()}
 
     def rejected(self) -> dict[str, str]:
         return {row.key: row.reason for row in self.planner().rejected_rows(limit=1000)}

@@ -24,6 +24,9 @@ HASH = "__hash"
 OP = "__op"
 
 
+_NATIVE_KEYS = frozenset({"integer", "string"})
+
+
 @dataclass(frozen=True)
 class Field:
     """One destination field and the planner column that carries it."""
@@ -46,19 +49,28 @@ def field_columns(names: list[str]) -> list[Field]:
     return fields
 
 
+def hash_type(dialect: str | None) -> exp.DataType:
+    """The SQL type of `row_hash` on a warehouse: UBIGINT on DuckDB, text elsewhere."""
+    if dialect == "duckdb":
+        return exp.DataType.build("UBIGINT", dialect="duckdb")
+    return exp.DataType.build("TEXT")
+
+
 # Warehouses whose row hash may change with the engine's version: the planner checks a
 # sample of its state against a fresh hash before each plan, and rehashes it if it differs.
 UNSTABLE_HASH_DIALECTS = frozenset({"duckdb"})
 
 
 def row_hash(columns: list[exp.Expr], dialect: str | None = None) -> exp.Expr:
-    """A text hash of the values, which changes when any of them does.
+    """A hash of the values, which changes when any of them does; typed as `hash_type` says.
 
-    On DuckDB, the engine's own `hash` of the values (64 bits), as text: about eight times
-    cheaper than MD5 over the values' text, and the diff of a 10-million-row sync spends
-    most of its time hashing. DuckDB may change that function between releases; the
-    planner then rehashes its state (see `UNSTABLE_HASH_DIALECTS`), so an upgrade costs one
-    pass over the state, not a resend. A changed row keeps its hash with a chance of 2^-64.
+    On DuckDB, the engine's own `hash` of the values: a 64-bit unsigned integer, about
+    eight times cheaper than MD5 over the values' text, and kept as a number, which a
+    diff compares and joins several times faster than its text (the diff of a
+    10-million-row sync spends most of its time hashing and comparing). DuckDB may change
+    that function between releases; the planner then rehashes its state (see
+    `UNSTABLE_HASH_DIALECTS`), so an upgrade costs one pass over the state, not a resend.
+    A changed row keeps its hash with a chance of 2^-64.
 
     Elsewhere, MD5 over the values: each as `<length>:<text>`, or `~` for NULL, joined by
     `|`. Lengths make the encoding unambiguous, so different rows cannot hash alike by
@@ -66,8 +78,7 @@ def row_hash(columns: list[exp.Expr], dialect: str | None = None) -> exp.Expr:
     between runs on one warehouse, which is all the planner compares.
     """
     if dialect == "duckdb":
-        values = [value.copy() for value in columns]
-        return exp.cast(exp.Anonymous(this="hash", expressions=values), exp.DataType.Type.TEXT)
+        return exp.Anonymous(this="hash", expressions=[value.copy() for value in columns])
     parts: list[exp.Expr] = []
     for index, value in enumerate(columns):
         text = exp.cast(value.copy(), exp.DataType.Type.TEXT)
@@ -131,7 +142,12 @@ def source_query(
         mapped_value(sync.mapping[f.name], model, alias, f"{where} > mapping > {f.name}")
         for f in fields
     ]
-    key = exp.cast(column(key_column, alias), exp.DataType.Type.TEXT)
+    # Integer and text keys are planned as the source has them (a diff joins integers
+    # several times faster than their text); other keys as text, which every engine
+    # compares alike. Destinations always receive keys as text.
+    key: exp.Expr = column(key_column, alias)
+    if model.column_types[key_column] not in _NATIVE_KEYS:
+        key = exp.cast(key, exp.DataType.Type.TEXT)
     mapped = exp.select(
         exp.alias_(key, KEY, quoted=True),
         *(exp.alias_(v, f.column, quoted=True) for v, f in zip(values, fields, strict=True)),

@@ -22,7 +22,7 @@ lost with the process, and then the destination's idempotent modes absorb the re
 Keys are also recorded just before their batch is sent. A key sent by a run that died
 before the answer came is in doubt: the destination may hold it or not. The recovering
 fold drops its hash from the state (a row the dead run was adding joins the state with
-the hash `MAYBE_ADDED`), so the next plan sends it again if it is still in the source,
+the hash mark `maybe_added`), so the next plan sends it again if it is still in the source,
 or removes it if it left; without that, a row added and never acknowledged would stay at
 the destination after leaving the audience, and a change would stick after its source
 went back to the delivered value.
@@ -40,18 +40,26 @@ from datetime import datetime
 import pyarrow as pa
 from sqlglot import exp
 
-from corral.activation.mapping import HASH, KEY, OP, UNSTABLE_HASH_DIALECTS, Field, row_hash
+from corral.activation.mapping import (
+    HASH,
+    KEY,
+    OP,
+    UNSTABLE_HASH_DIALECTS,
+    Field,
+    hash_type,
+    row_hash,
+)
 from corral.activation.runs import RejectedRow
 from corral.errors import WarehouseError
 from corral.sql.build import column, conjunction, literal
-from corral.warehouse.base import TableRef, Warehouse
+from corral.sql.dialects import sqlglot_dialect
+from corral.warehouse.base import ColumnInfo, TableRef, Warehouse
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "corral_planner"
 SEQ = "__seq"
 SENDING = "sending"  # the op of an acks row written before its key's batch is sent
-MAYBE_ADDED = ""  # the hash of a row a dead run may have added; no row hash is empty
 _HASH_SAMPLE = 100  # state rows checked against a fresh hash before each plan
 _LISTS_TABLES = frozenset({"duckdb", "postgres"})  # warehouses with information_schema.tables
 
@@ -120,11 +128,17 @@ class Planner:
         self.current = TableRef(f"{run}_current", schema)
         self.previous = TableRef(f"{prefix}_previous", schema)
         self.plan_table = TableRef(f"{run}_plan", schema)
+        self.plan_next = TableRef(f"{run}_plan_next", schema)
         self.acks = TableRef(f"{prefix}_acks", schema)
         self.rejected = TableRef(f"{prefix}_rejected", schema)
         self.membership_log = TableRef("membership_log", schema)
         # Spark's file tables take no DELETE; there the fold rebuilds the state instead.
         self._rebuild_on_fold = warehouse.dialect == "spark"
+        self._hash_type = hash_type(warehouse.dialect)
+        # The hash of a row a dead run may have added: no text hash is empty, and a numeric
+        # hash is 0 once in 2^64 rows, which would only send that row once more as an add.
+        text = self._hash_type.is_type("text")
+        self._maybe_added = literal("") if text else exp.cast(literal(0), self._hash_type)
 
     # -- setting up and recovering ------------------------------------------------------------
 
@@ -171,11 +185,10 @@ class Planner:
         state = self._ensure_state(fields, rows)
         state = self._fresh_hashes(state, fields)
 
-        columns = [KEY, HASH, *(f.column for f in fields)]
         c, s = "c", "s"
         added = exp.Is(this=column(KEY, s), expression=exp.Null())
         removed = exp.Is(this=column(KEY, c), expression=exp.Null())
-        maybe_added = exp.EQ(this=column(HASH, s), expression=literal(MAYBE_ADDED))
+        maybe_added = exp.EQ(this=column(HASH, s), expression=self._maybe_added.copy())
         operation = exp.Case(
             ifs=[
                 exp.If(this=added.copy(), true=literal("add")),
@@ -184,31 +197,63 @@ class Planner:
             ],
             default=literal("change"),
         )
-
-        def side(name: str) -> exp.Expr:
-            # Removed rows carry what was last delivered; the others what is current.
-            return exp.Case(
-                ifs=[exp.If(this=removed.copy(), true=column(name, s))], default=column(name, c)
-            )
-
+        key = exp.Case(
+            ifs=[exp.If(this=removed.copy(), true=column(KEY, s))], default=column(KEY, c)
+        )
         changed = exp.NEQ(this=column(HASH, c), expression=column(HASH, s))
         missing_hash = exp.Is(this=column(HASH, s), expression=exp.Null())
+        # Only the state's key and hash join: a hash table of two narrow columns builds
+        # several times faster than one of every delivered field. Removed rows, which have
+        # no source side, take what was delivered from the state afterwards.
+        delivered = exp.select(column(KEY), column(HASH)).from_(state.to_expression())
         select = (
             exp.select(
                 exp.alias_(operation, OP, quoted=True),
-                *(exp.alias_(side(name), name, quoted=True) for name in columns),
+                exp.alias_(key, KEY, quoted=True),
+                *(column(name, c) for name in (HASH, *(f.column for f in fields))),
             )
             .from_(exp.alias_(rows, c, table=True, quoted=True))
             .join(
-                state.to_expression().as_(s, quoted=True),
+                exp.Subquery(this=delivered, alias=exp.TableAlias(this=exp.to_identifier(s))),
                 on=exp.EQ(this=column(KEY, c), expression=column(KEY, s)),
                 join_type="FULL OUTER",
             )
             .where(exp.or_(added, removed, changed, missing_hash))
         )
         self.warehouse.drop_table(self.plan_table)
+        self.warehouse.drop_table(self.plan_next)
         self.warehouse.execute(_create_as(self.plan_table, select))
-        return self.counts()
+        counts = self.counts()
+        if counts.removed:
+            self._removed_from(state, fields)
+        return counts
+
+    def _removed_from(self, state: TableRef, fields: Sequence[Field]) -> None:
+        """Give the plan's removed rows what was last delivered (a destination may need it
+        to remove them): the plan is written again, its removed rows from the state.
+
+        Built beside the plan and renamed over it; no run has sent anything yet, so one
+        that dies here leaves nothing to recover, and the next plans again."""
+        columns = [KEY, HASH, *(f.column for f in fields)]
+        remove = literal("remove")
+        kept = (
+            exp.select(column(OP), *(column(c) for c in columns))
+            .from_(self.plan_table.to_expression())
+            .where(exp.NEQ(this=column(OP), expression=remove.copy()))
+        )
+        removed_keys = (
+            exp.select(column(KEY))
+            .from_(self.plan_table.to_expression())
+            .where(exp.EQ(this=column(OP), expression=remove.copy()))
+        )
+        removed = (
+            exp.select(exp.alias_(remove.copy(), OP, quoted=True), *(column(c) for c in columns))
+            .from_(state.to_expression())
+            .where(exp.In(this=column(KEY), query=exp.Subquery(this=removed_keys)))
+        )
+        self.warehouse.execute(_create_as(self.plan_next, exp.union(kept, removed, distinct=False)))
+        self.warehouse.drop_table(self.plan_table)
+        self._rename(self.plan_next, self.plan_table)
 
     def counts(self) -> PlanCounts:
         """What the plan holds, after `plan`; `members` is counted from `current` when kept."""
@@ -296,7 +341,12 @@ class Planner:
         (see the module docstring). A run that ends normally has every batch answered: its
         unanswered keys were rejected, and the next plan has them again anyway.
         """
+        stored = self.warehouse.columns(self.state)
+        state_columns = [c.name for c in stored]
+        # Acks hold keys as text; the plan and the state, as the source has them.
+        key = next(c for c in stored if c.name == KEY)
         acked = self._acked()
+        acked_keys = self._typed_keys(acked, key)
         delivered = (
             exp.select(exp.Star())
             .from_(self.plan_table.to_expression())
@@ -304,12 +354,11 @@ class Planner:
                 conjunction(
                     [
                         exp.NEQ(this=column(OP), expression=literal("remove")),
-                        exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())),
+                        exp.In(this=column(KEY), query=exp.Subquery(this=acked_keys.copy())),
                     ]
                 )
             )
         )
-        state_columns = [c.name for c in self.warehouse.columns(self.state)]
         kept_from_plan = exp.select(*(column(c) for c in state_columns)).from_(
             exp.Subquery(this=delivered, alias=exp.TableAlias(this=exp.to_identifier("d")))
         )
@@ -321,20 +370,21 @@ class Planner:
                 .from_(self.acks.to_expression())
                 .where(exp.Not(this=exp.Is(this=column(KEY), expression=exp.Null())))
             )
+            in_doubt = self._typed_keys(doubted, key)
             self._rebuild_state(
                 state_columns,
-                every_key,
-                [kept_from_plan, *self._doubted_rows(state_columns, doubted)],
+                self._typed_keys(every_key, key),
+                [kept_from_plan, *self._doubted_rows(state_columns, in_doubt)],
             )
         elif self._rebuild_on_fold:
-            self._rebuild_state(state_columns, acked, [kept_from_plan])
+            self._rebuild_state(state_columns, acked_keys, [kept_from_plan])
         else:
             # A first run's state is empty: nothing to replace.
             if self._count(self.state, exists=True):
                 self.warehouse.execute(
                     exp.delete(
                         self.state.to_expression(),
-                        where=exp.In(this=column(KEY), query=exp.Subquery(this=acked.copy())),
+                        where=exp.In(this=column(KEY), query=exp.Subquery(this=acked_keys.copy())),
                     )
                 )
             self.warehouse.execute(
@@ -380,6 +430,18 @@ class Planner:
         )
         return exp.union(one_by_one, in_whole_batches, distinct=False)
 
+    def _typed_keys(self, keys: exp.Query, key: ColumnInfo) -> exp.Query:
+        """Keys read from acks (text) as the state's `key` column has them."""
+        if key.type == "string":
+            return keys
+        cast = exp.cast(column(KEY), self._type_of(key))
+        return exp.select(exp.alias_(cast, KEY, quoted=True)).from_(
+            exp.Subquery(this=keys.copy(), alias=exp.TableAlias(this=exp.to_identifier("k")))
+        )
+
+    def _type_of(self, info: ColumnInfo) -> exp.DataType:
+        return exp.DataType.build(info.native_type, dialect=sqlglot_dialect(self.warehouse.dialect))
+
     def _doubted(self, acked: exp.Query) -> exp.Select | None:
         """The keys sent and never acknowledged, or None when there are none."""
         doubted = (
@@ -399,14 +461,14 @@ class Planner:
         found = self.warehouse.query(doubted.copy().limit(1))
         return doubted if found.num_rows else None
 
-    def _doubted_rows(self, state_columns: list[str], doubted: exp.Select) -> list[exp.Select]:
+    def _doubted_rows(self, state_columns: list[str], doubted: exp.Query) -> list[exp.Select]:
         """State rows for keys in doubt: delivered rows lose their hash (a maybe-added one
         keeps its mark), and rows the dead run was adding come from the plan, maybe added."""
         in_doubt = exp.In(this=column(KEY), query=exp.Subquery(this=doubted.copy()))
-        was_maybe_added = exp.EQ(this=column(HASH), expression=literal(MAYBE_ADDED))
+        was_maybe_added = exp.EQ(this=column(HASH), expression=self._maybe_added.copy())
         unknown_hash = exp.Case(
-            ifs=[exp.If(this=was_maybe_added, true=literal(MAYBE_ADDED))],
-            default=exp.cast(exp.Null(), exp.DataType.Type.TEXT),
+            ifs=[exp.If(this=was_maybe_added, true=self._maybe_added.copy())],
+            default=exp.cast(exp.Null(), self._hash_type.copy()),
         )
 
         def with_hash(value: exp.Expr) -> list[exp.Expr]:
@@ -422,7 +484,7 @@ class Planner:
         )
         in_state = exp.select(column(KEY)).from_(self.state.to_expression())
         adding = (
-            exp.select(*with_hash(literal(MAYBE_ADDED)))
+            exp.select(*with_hash(self._maybe_added.copy()))
             .from_(self.plan_table.to_expression())
             .where(
                 conjunction(
@@ -493,6 +555,17 @@ class Planner:
         """Append enter and exit events (current against previous); return their counts."""
         counts = []
         first_run = not self._exists(self.previous)
+        # Keys compare as they are, unless an older Corral left the previous rows' keys
+        # as text while the current ones have the source's type: then both as text.
+        same_type = first_run or (
+            self.warehouse.columns(self.previous)[0].type
+            == self.warehouse.columns(self.current)[0].type
+        )
+
+        def key_of(alias: str) -> exp.Expr:
+            key = column(KEY, alias)
+            return key if same_type else exp.cast(key, exp.DataType.Type.TEXT)
+
         for event, this, other in (
             ("enter", self.current, self.previous),
             ("exit", self.previous, self.current),
@@ -501,7 +574,9 @@ class Planner:
                 counts.append(0)
                 continue
             rows = exp.select(
-                exp.alias_(column(KEY, "t"), "member_key", quoted=True),
+                exp.alias_(
+                    exp.cast(column(KEY, "t"), exp.DataType.Type.TEXT), "member_key", quoted=True
+                ),
                 exp.alias_(literal(audience), "audience", quoted=True),
                 exp.alias_(literal(self.sync), "sync", quoted=True),
                 exp.alias_(literal(run_id), "run_id", quoted=True),
@@ -515,7 +590,7 @@ class Planner:
                 in_other = (
                     exp.select(literal(1))
                     .from_(other.to_expression().as_("o", quoted=True))
-                    .where(exp.EQ(this=column(KEY, "o"), expression=column(KEY, "t")))
+                    .where(exp.EQ(this=key_of("o"), expression=key_of("t")))
                 )
                 rows = rows.where(exp.Not(this=exp.Exists(this=in_other)))
             names = [field.name for field in _MEMBERSHIP]
@@ -538,6 +613,7 @@ class Planner:
             self.current,
             self.previous,
             self.plan_table,
+            self.plan_next,
             self.acks,
             self.rejected,
         ):
@@ -547,7 +623,8 @@ class Planner:
 
     def _ensure_state(self, fields: Sequence[Field], rows: exp.Expr) -> TableRef:
         """The state to plan against, created empty on the first run and migrated when
-        the mapping changed (a dry run migrates a copy and leaves the real state alone).
+        the mapping or the key's type changed (a dry run migrates a copy and leaves the
+        real state alone).
 
         `rows` is this run's source rows: the `current` table or the source query."""
         wanted = [KEY, HASH, *(f.column for f in fields)]
@@ -555,26 +632,47 @@ class Planner:
         shape = exp.select(*(column(c) for c in wanted)).from_(source)
         empty = shape.where(exp.EQ(this=literal(1), expression=literal(0)))
         try:
-            have = [c.name for c in self.warehouse.columns(self.state)]
+            stored = self.warehouse.columns(self.state)
         except WarehouseError:  # the first run
             self.warehouse.execute(_create_as(self.state, empty))
             return self.state
+        have = [c.name for c in stored]
+        key = self.warehouse.query_columns(exp.select(column(KEY)).from_(source.copy()))[0]
+        typed_key = exp.alias_(exp.cast(column(KEY), self._type_of(key)), KEY, quoted=True)
+        # Built beside the state and renamed over it (`prepare` finishes an interrupted
+        # rename); a dry run keeps its copy.
+        target = self.state_next
+        if self.dry_run:
+            target = TableRef(self.current.name.replace("_current", "_state_migrated"), self.schema)
         if have == wanted:
-            return self.state
-        # Keep what was delivered, with no hash, so every row is planned as a change and
-        # removals still know what they remove.
-        logger.info("sync %r: the mapping changed; every delivered row will be updated", self.sync)
-        target = TableRef(self.current.name.replace("_current", "_state_migrated"), self.schema)
-        self.warehouse.drop_table(target)
-        self.warehouse.execute(_create_as(target, empty))
-        common = [c for c in wanted if c in have and c != HASH]
-        self.warehouse.execute(
-            exp.insert(
-                exp.select(*(column(c) for c in common)).from_(self.state.to_expression()),
-                target.to_expression(),
-                columns=[exp.to_identifier(c, quoted=True) for c in common],
+            if next(c for c in stored if c.name == KEY).type == key.type:
+                return self.state
+            # Keys planned as text by an older Corral, now as the source has them: every
+            # delivered row keeps its hash, so nothing is sent again.
+            logger.info("sync %r: the state's keys take the source's type", self.sync)
+            self.warehouse.drop_table(target)
+            as_stored = [typed_key, *(column(c) for c in have if c != KEY)]
+            self.warehouse.execute(
+                _create_as(target, exp.select(*as_stored).from_(self.state.to_expression()))
             )
-        )
+        else:
+            # Keep what was delivered, with no hash, so every row is planned as a change
+            # and removals still know what they remove.
+            logger.info(
+                "sync %r: the mapping changed; every delivered row will be updated", self.sync
+            )
+            common = [c for c in wanted if c in have and c != HASH]
+            self.warehouse.drop_table(target)
+            self.warehouse.execute(_create_as(target, empty))
+            self.warehouse.execute(
+                exp.insert(
+                    exp.select(
+                        *(typed_key.copy() if c == KEY else column(c) for c in common)
+                    ).from_(self.state.to_expression()),
+                    target.to_expression(),
+                    columns=[exp.to_identifier(c, quoted=True) for c in common],
+                )
+            )
         if self.dry_run:
             return target
         self.warehouse.drop_table(self.state)
@@ -587,49 +685,66 @@ class Planner:
         The state holds each delivered row's fields, so its hashes can be computed again as
         the source query computes them. A sample of rows tells whether they would differ:
         after an engine upgrade changed the hash function, or after Corral's hash changed,
-        every row does. Rows with no hash (in doubt, or from a changed mapping) keep none.
-        A dry run rehashes a copy and leaves the real state alone."""
+        every row does; a state whose hashes have another type (text, from a Corral that
+        hashed DuckDB rows as text) is rehashed without looking. Rows with no hash (in
+        doubt, or from a changed mapping) keep none, and rows maybe added keep that mark.
+        The state is written anew beside itself and renamed over it (`prepare` finishes an
+        interrupted rename); a dry run rehashes a copy and leaves the real state alone."""
         if self.warehouse.dialect not in UNSTABLE_HASH_DIALECTS:
             return state
         fresh = row_hash([column(f.column) for f in fields], self.warehouse.dialect)
+        stored = next(c for c in self.warehouse.columns(state) if c.name == HASH)
+        typed = (
+            exp.DataType.build(stored.native_type, dialect=self.warehouse.dialect).this
+            == self._hash_type.this
+        )
+        # The mark of a row maybe added, as the stored hashes spell it.
+        marked = self._maybe_added if typed else literal("")
         has_hash = conjunction(
             [
                 exp.Not(this=exp.Is(this=column(HASH), expression=exp.Null())),
-                exp.NEQ(this=column(HASH), expression=literal(MAYBE_ADDED)),
+                exp.NEQ(this=column(HASH), expression=marked.copy()),
             ]
         )
-        sample = (
-            exp.select(column(HASH), *(column(f.column) for f in fields))
-            .from_(state.to_expression())
-            .where(has_hash.copy())
-            .limit(_HASH_SAMPLE)
-        )
-        stale = (
-            exp.select(literal(1))
-            .from_(exp.Subquery(this=sample, alias=exp.TableAlias(this=exp.to_identifier("h"))))
-            .where(exp.NEQ(this=column(HASH), expression=fresh.copy()))
-            .limit(1)
-        )
-        if not self.warehouse.query(stale).num_rows:
-            return state
-        logger.info("sync %r: the warehouse hashes rows differently now; rehashing", self.sync)
-        if not self.dry_run:
-            self.warehouse.execute(exp.update(state.to_expression(), {HASH: fresh}, where=has_hash))
-            return state
-        copy = TableRef(self.current.name.replace("_current", "_state_rehashed"), self.schema)
-        rehashed = exp.Case(ifs=[exp.If(this=has_hash, true=fresh)], default=column(HASH))
-        self.warehouse.drop_table(copy)
-        self.warehouse.execute(
-            _create_as(
-                copy,
-                exp.select(
-                    column(KEY),
-                    exp.alias_(rehashed, HASH, quoted=True),
-                    *(column(f.column) for f in fields),
-                ).from_(state.to_expression()),
+        if typed:
+            sample = (
+                exp.select(column(HASH), *(column(f.column) for f in fields))
+                .from_(state.to_expression())
+                .where(has_hash.copy())
+                .limit(_HASH_SAMPLE)
             )
+            stale = (
+                exp.select(literal(1))
+                .from_(exp.Subquery(this=sample, alias=exp.TableAlias(this=exp.to_identifier("h"))))
+                .where(exp.NEQ(this=column(HASH), expression=fresh.copy()))
+                .limit(1)
+            )
+            if not self.warehouse.query(stale).num_rows:
+                return state
+        logger.info("sync %r: the warehouse hashes rows differently now; rehashing", self.sync)
+        is_marked = exp.EQ(this=column(HASH), expression=marked.copy())
+        rehashed = exp.Case(
+            ifs=[
+                exp.If(this=exp.Is(this=column(HASH), expression=exp.Null()), true=exp.Null()),
+                exp.If(this=is_marked, true=self._maybe_added.copy()),
+            ],
+            default=fresh,
         )
-        return copy
+        rows = exp.select(
+            column(KEY),
+            exp.alias_(exp.cast(rehashed, self._hash_type.copy()), HASH, quoted=True),
+            *(column(f.column) for f in fields),
+        ).from_(state.to_expression())
+        if self.dry_run:
+            copy = TableRef(self.current.name.replace("_current", "_state_rehashed"), self.schema)
+            self.warehouse.drop_table(copy)
+            self.warehouse.execute(_create_as(copy, rows))
+            return copy
+        self.warehouse.drop_table(self.state_next)
+        self.warehouse.execute(_create_as(self.state_next, rows))
+        self.warehouse.drop_table(self.state)
+        self._rename(self.state_next, self.state)
+        return self.state
 
     def _table_names(self) -> set[str] | None:
         """The names of the planner schema's tables in one query, where the warehouse has

@@ -131,9 +131,11 @@ def _traced_planner(phases: _Phases) -> type[Planner]:
             phases.enter("plan")
             return super().plan(source, fields)
 
-        def rows(self, operation: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        def rows(
+            self, operation: str, batch_size: int, *, in_key_order: bool = False
+        ) -> Iterator[pa.RecordBatch]:
             phases.enter("deliver")
-            yield from super().rows(operation, batch_size)
+            yield from super().rows(operation, batch_size, in_key_order=in_key_order)
 
         def fold(self, *, recovering: bool = False) -> None:
             phases.enter("recovery" if recovering else "fold")

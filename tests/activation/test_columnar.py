@@ -32,7 +32,11 @@ from corral.destinations.base import (
 )
 from corral.sql.build import column, literal
 from corral.warehouse.base import TableRef, Warehouse
-from tests.activation.test_engine import Harness, warehouse  # noqa: F401 (a fixture)
+from tests.activation.test_engine import (  # noqa: F401 (fixtures)
+    Harness,
+    any_warehouse,
+    warehouse,
+)
 from tests.helpers.memory_destination import MemoryDestination
 
 _PLAIN = dataclasses.replace(MemoryDestination.catalog, name="memory_plain", identifiers={})
@@ -59,8 +63,18 @@ class ColumnarMemoryDestination(MemoryDestination):
         return answer
 
 
+class SortedMemoryDestination(ColumnarMemoryDestination):
+    """The columnar one, asking for each operation's rows in key order, one batch at a time
+    (so the store lists batches in the order they were sent)."""
+
+    catalog: ClassVar[Catalog] = dataclasses.replace(
+        _PLAIN, name="memory_sorted", sorted_keys=True, concurrency=1
+    )
+
+
 register("memory_plain", PlainMemoryDestination)  # type: ignore[arg-type]
 register("memory_columnar", ColumnarMemoryDestination)  # type: ignore[arg-type]
+register("memory_sorted", SortedMemoryDestination)  # type: ignore[arg-type]
 
 PATHS = {"rows": "memory_plain", "columns": "memory_columnar"}
 
@@ -301,5 +315,28 @@ def test_whole_batch_acknowledgements_never_hide_keys_in_doubt(
         assert sorted(acked) == ["1", "2", "3", "6"]
         assert doubted is not None
         assert sorted(harness.warehouse.query(doubted).column(KEY).to_pylist()) == ["4", "5", "7"]
+    finally:
+        harness.close()
+
+
+def test_a_destination_that_asks_receives_keys_in_byte_order(
+    any_warehouse: Warehouse,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Sorted by the key's text, byte by byte, across batches: "10" before "5" (the order of
+    a B-tree keyed by text in PostgreSQL's "C" collation), on every warehouse."""
+    harness = Harness(any_warehouse, tmp_path, destination_type="memory_sorted")
+    try:
+        harness.run()
+        harness.update({"score": 99}, ids=range(5, 13))  # every member changes
+        report = harness.run()
+        assert report.status is RunStatus.SUCCEEDED, report.error
+
+        by_operation: dict[str, list[str]] = {}
+        for operation, keys in harness.store.batches:
+            by_operation.setdefault(operation, []).extend(keys)
+        members = ["10", "11", "12", "5", "6", "7", "8", "9"]
+        assert by_operation == {"add": members, "change": members}
+        assert len(harness.store.batches) > 2  # the order holds across batches
     finally:
         harness.close()

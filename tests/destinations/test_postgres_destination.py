@@ -253,6 +253,30 @@ def test_a_created_table_leaves_room_on_each_page_for_changed_rows(
     assert counts == [(len(changes), len(changes))]
 
 
+def test_a_created_table_orders_keys_by_their_bytes(
+    destination: Factory, postgres_url: str, schema: str, table: str
+) -> None:
+    """The engine sends keys sorted by their bytes; the key column compares them the same
+    way (collation "C"), whatever the database's default collation."""
+    made = destination()
+    made.open(Mode.UPSERT, ["email"])
+    send(made, Operation.ADD, *people("b", "B", "10", "9", "a"))
+    collation = query(
+        postgres_url,
+        sql.SQL(
+            "SELECT c.collname FROM pg_attribute AS a JOIN pg_collation AS c"
+            " ON c.oid = a.attcollation WHERE a.attrelid = %s::regclass AND a.attname = 'key'"
+        ),
+        f"{schema}.{table}",
+    )
+    assert collation == [("C",)]
+    in_index_order = query(
+        postgres_url,
+        sql.SQL("SELECT key FROM {} ORDER BY key").format(sql.Identifier(schema, table)),
+    )
+    assert [key for (key,) in in_index_order] == ["10", "9", "B", "a", "b"]
+
+
 def test_the_fill_factor_is_a_setting_in_range(
     destination: Factory, postgres_url: str, schema: str, table: str
 ) -> None:

@@ -443,7 +443,8 @@ class _Run:
                 yield Batch(operation, records)
             return
         names = [f.name for f in self.fields]
-        for data in self.planner.rows(operation.value, batch_size):
+        ordered = catalog.sorted_keys
+        for data in self.planner.rows(operation.value, batch_size, in_key_order=ordered):
             if not data.num_rows:
                 continue
             keys = data.column(KEY)
@@ -458,7 +459,8 @@ class _Run:
         self, catalog: Catalog, operation: Operation, batch_size: int
     ) -> Iterator[list[Record]]:
         identifiers = [(n, i) for n, i in catalog.identifiers.items() if n in self.sync.mapping]
-        for batch in self.planner.rows(operation.value, batch_size):
+        ordered = catalog.sorted_keys
+        for batch in self.planner.rows(operation.value, batch_size, in_key_order=ordered):
             data = batch.to_pydict()
             keys = data[KEY]
             columns = [(f.name, data[f.column]) for f in self.fields]

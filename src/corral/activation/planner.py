@@ -52,7 +52,7 @@ from corral.activation.mapping import (
 from corral.activation.runs import RejectedRow
 from corral.errors import WarehouseError
 from corral.sql.build import column, conjunction, literal
-from corral.sql.dialects import sqlglot_dialect
+from corral.sql.dialects import canonical_dialect, sqlglot_dialect
 from corral.warehouse.base import ColumnInfo, TableRef, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ SEQ = "__seq"
 SENDING = "sending"  # the op of an acks row written before its key's batch is sent
 _HASH_SAMPLE = 100  # state rows checked against a fresh hash before each plan
 _LISTS_TABLES = frozenset({"duckdb", "postgres"})  # warehouses with information_schema.tables
+# Warehouses whose text sorts by the database's collation unless told otherwise; the
+# others compare the bytes.
+_COLLATED_TEXT = frozenset({"postgres", "greenplum"})
 
 _ACKS = pa.schema([(KEY, pa.string()), (OP, pa.string()), (SEQ, pa.int64())])
 _REJECTED = pa.schema(
@@ -284,13 +287,18 @@ class Planner:
             delivered_before=delivered_before,
         )
 
-    def rows(self, operation: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-        """The plan's rows of one operation, in Arrow batches."""
+    def rows(
+        self, operation: str, batch_size: int, *, in_key_order: bool = False
+    ) -> Iterator[pa.RecordBatch]:
+        """The plan's rows of one operation, in Arrow batches; `in_key_order`, sorted by
+        the bytes of the key as text (the order in which destinations receive keys)."""
         select = (
             exp.select(exp.Star())
             .from_(self.plan_table.to_expression())
             .where(exp.EQ(this=column(OP), expression=literal(operation)))
         )
+        if in_key_order:
+            select = select.order_by(_text_in_byte_order(column(KEY), self.warehouse.dialect))
         yield from self.warehouse.stream(select, batch_size=batch_size)
 
     def sample(self, operation: str, limit: int) -> list[dict[str, object]]:
@@ -815,3 +823,11 @@ def strings(values: Sequence[str] | pa.Array) -> pa.Array:
 
 def _create_as(table: TableRef, select: exp.Expr) -> exp.Create:
     return exp.Create(this=table.to_expression(), kind="TABLE", expression=select)
+
+
+def _text_in_byte_order(value: exp.Expr, dialect: str) -> exp.Expr:
+    """`value` as text, ordered by its bytes (as PostgreSQL's "C" collation orders it)."""
+    text: exp.Expr = exp.Cast(this=value, to=exp.DataType.build("text"))
+    if canonical_dialect(dialect) in _COLLATED_TEXT:
+        text = exp.Collate(this=text, expression=exp.Identifier(this="C", quoted=True))
+    return text

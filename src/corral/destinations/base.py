@@ -195,6 +195,9 @@ class Catalog:
     required_fields: frozenset[str] = frozenset()
     removals_first: bool = False
     asynchronous: bool = False
+    # Each operation's rows arrive sorted by the bytes of their key: a table keyed by a
+    # B-tree then loads and updates them in index order, page after page.
+    sorted_keys: bool = False
     docs: str = ""
 
     def config_schema(self) -> dict[str, Any]:

@@ -149,10 +149,10 @@ class PostgresDestination:
     """Delivers batches into `schema.table` with COPY and one merge statement each.
 
     With `create_table` (the default) a missing table is created from the first batch:
-    the key column as `text PRIMARY KEY` and one column per field, typed from the first
-    non-null values (int: bigint, float: double precision, Decimal: numeric, bool:
-    boolean, datetime: timestamptz, date: date, dict or list: jsonb, otherwise text); a
-    field the table lacks is added as a column the same way. Without it, a missing table
+    the key column as `text COLLATE "C" PRIMARY KEY` and one column per field, typed from
+    the first non-null values (int: bigint, float: double precision, Decimal: numeric,
+    bool: boolean, datetime: timestamptz, date: date, dict or list: jsonb, otherwise
+    text); a field the table lacks is added as a column the same way. Without it, a missing table
     or column stops the run with an error. Naive datetimes are read as UTC.
     """
 
@@ -163,6 +163,7 @@ class PostgresDestination:
         config=PostgresConfig,
         batch_size=50_000,
         concurrency=2,
+        sorted_keys=True,
         docs="docs/destinations/postgres.md",
     )
 
@@ -503,7 +504,11 @@ class PostgresDestination:
             )
         types = {name: _column_type(name, records) for name in missing if name != key}
         if not existing:
-            definitions = [sql.SQL("{} text PRIMARY KEY").format(sql.Identifier(key))]
+            # Keys compare by their bytes, the order the engine sends them in (see
+            # `Catalog.sorted_keys`): a baseline appends to the key index's last page
+            # instead of splitting pages all over it, and the index ends up about a
+            # third smaller; byte comparisons are also cheaper than a locale's.
+            definitions = [sql.SQL('{} text COLLATE "C" PRIMARY KEY').format(sql.Identifier(key))]
             definitions += [
                 sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in types.items()
             ]

@@ -78,7 +78,7 @@ from sqlglot import exp
 
 from audiences import BENCH, WORKSPACE, ensure_warehouse, machine  # a module beside this script
 from corral.activation.engine import RunOptions, SyncContext, run_sync
-from corral.activation.mapping import source_query
+from corral.activation.mapping import planned_key_type, source_query
 from corral.activation.planner import Planner
 from corral.activation.runs import RunReport, RunStatus
 from corral.activation.syncs import DestinationDefinition, SyncDefinition
@@ -461,7 +461,7 @@ def corral_plan(bench: Bench) -> tuple[float, dict[str, int]]:
     source, fields = source_query(sync, model, compiler, None, bench.warehouse.dialect)
     planner = bench.planner
     planner.prepare()
-    counts = planner.plan(source, fields)
+    counts = planner.plan(source, fields, key_type=planned_key_type(sync, model))
     seconds = time.perf_counter() - started
     return seconds, {"add": counts.added, "change": counts.changed, "remove": counts.removed}
 

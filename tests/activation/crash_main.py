@@ -127,9 +127,9 @@ def _traced_planner(phases: _Phases) -> type[Planner]:
             phases.enter("prepare")
             return super().prepare()
 
-        def plan(self, source: Any, fields: Any) -> Any:
+        def plan(self, source: Any, fields: Any, **options: Any) -> Any:
             phases.enter("plan")
-            return super().plan(source, fields)
+            return super().plan(source, fields, **options)
 
         def rows(
             self, operation: str, batch_size: int, *, in_key_order: bool = False

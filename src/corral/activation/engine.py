@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from corral.activation.mapping import KEY, Field, source_query
+from corral.activation.mapping import KEY, Field, planned_key_type, source_query
 from corral.activation.planner import Planner, strings
 from corral.activation.runs import (
     MemoryRecorder,
@@ -306,7 +306,7 @@ class _Run:
         source, fields = source_query(self.sync, model, compiler, audience, dialect)
         if self.planner.prepare():
             self.recorder.log(logging.WARNING, "completed the state left by an interrupted run")
-        counts = self.planner.plan(source, fields)
+        counts = self.planner.plan(source, fields, key_type=planned_key_type(self.sync, model))
         planned = self.report.counts
         planned.planned_added = counts.added
         planned.planned_changed = counts.changed

@@ -122,6 +122,13 @@ def mapped_value(
     return pieces[0] if len(pieces) == 1 else exp.Concat(expressions=pieces, safe=False)
 
 
+def planned_key_type(sync: SyncDefinition, model: Model) -> str:
+    """The type family of the key `source_query` plans: the source's for integer and text
+    keys, text for the others."""
+    family = model.column_types[sync.key or model.primary_key]
+    return family if family in _NATIVE_KEYS else "string"
+
+
 def source_query(
     sync: SyncDefinition,
     model: Model,
@@ -146,7 +153,7 @@ def source_query(
     # several times faster than their text); other keys as text, which every engine
     # compares alike. Destinations always receive keys as text.
     key: exp.Expr = column(key_column, alias)
-    if model.column_types[key_column] not in _NATIVE_KEYS:
+    if planned_key_type(sync, model) != model.column_types[key_column]:
         key = exp.cast(key, exp.DataType.Type.TEXT)
     mapped = exp.select(
         exp.alias_(key, KEY, quoted=True),

@@ -137,6 +137,9 @@ class Planner:
         self.membership_log = TableRef("membership_log", schema)
         # Spark's file tables take no DELETE; there the fold rebuilds the state instead.
         self._rebuild_on_fold = warehouse.dialect == "spark"
+        # The planner schema's tables as `prepare` listed them, for the plan that follows
+        # to skip dropping tables that are not there; None when not known.
+        self._listed: set[str] | None = None
         self._hash_type = hash_type(warehouse.dialect)
         # The hash of a row a dead run may have added: no text hash is empty, and a numeric
         # hash is 0 once in 2^64 rows, which would only send that row once more as an add.
@@ -148,6 +151,7 @@ class Planner:
     def prepare(self) -> bool:
         """Create what is missing and finish what a crashed run left; True if it folded acks."""
         names = self._table_names()
+        self._listed = names
 
         def exists(table: TableRef) -> bool:
             return table.name in names if names is not None else self._exists(table)
@@ -173,10 +177,21 @@ class Planner:
 
     # -- planning -----------------------------------------------------------------------------
 
-    def plan(self, source: exp.Select, fields: Sequence[Field]) -> PlanCounts:
-        """Build `plan` from the source rows against state (through `current` if kept)."""
+    def plan(
+        self, source: exp.Select, fields: Sequence[Field], *, key_type: str | None = None
+    ) -> PlanCounts:
+        """Build `plan` from the source rows against state (through `current` if kept).
+
+        `key_type`: the family of the source's key (see `planned_key_type`), when the
+        caller knows it; otherwise the planner asks the warehouse."""
+        listed, self._listed = self._listed, None
+
+        def drop(table: TableRef) -> None:
+            if listed is None or table.name in listed:
+                self.warehouse.drop_table(table)
+
         if self.dry_run or not self.keep_current:
-            self.warehouse.drop_table(self.current)
+            drop(self.current)
         elif self._exists(self.current):
             self.warehouse.drop_table(self.previous)
             self._rename(self.current, self.previous)
@@ -185,7 +200,7 @@ class Planner:
             rows: exp.Expr = self.current.to_expression()
         else:
             rows = exp.Subquery(this=source.copy())
-        state, stored = self._ensure_state(fields, rows)
+        state, stored = self._ensure_state(fields, rows, key_type)
         state = self._fresh_hashes(state, fields, stored)
 
         c, s = "c", "s"
@@ -226,9 +241,12 @@ class Planner:
             )
             .where(exp.or_(added, removed, changed, missing_hash), copy=False)
         )
-        self.warehouse.drop_table(self.plan_table)
-        self.warehouse.drop_table(self.plan_next)
-        self.warehouse.execute(_create_as(self.plan_table, select))
+        drop(self.plan_next)
+        if self.warehouse.dialect == "duckdb":  # one statement and one commit instead of two
+            self.warehouse.execute(_create_as(self.plan_table, select, replace=True))
+        else:
+            drop(self.plan_table)
+            self.warehouse.execute(_create_as(self.plan_table, select))
         counts = self.counts()
         if counts.removed:
             self._removed_from(state, fields)
@@ -633,7 +651,7 @@ class Planner:
     # -- helpers ------------------------------------------------------------------------------
 
     def _ensure_state(
-        self, fields: Sequence[Field], rows: exp.Expr
+        self, fields: Sequence[Field], rows: exp.Expr, key_type: str | None = None
     ) -> tuple[TableRef, list[ColumnInfo] | None]:
         """The state to plan against, created empty on the first run and migrated when
         the mapping or the key's type changed (a dry run migrates a copy and leaves the
@@ -641,12 +659,14 @@ class Planner:
 
         `rows` is this run's source rows: the `current` table or the source query."""
         wanted = [KEY, HASH, *(f.column for f in fields)]
-        source = exp.alias_(rows.copy(), "r", table=True, quoted=True)
 
-        def empty() -> exp.Select:  # built only when needed: copying the source costs
+        def source() -> exp.Expr:  # built only when needed: copying the source costs
+            return exp.alias_(rows.copy(), "r", table=True, quoted=True)
+
+        def empty() -> exp.Select:
             return (
                 exp.select(*(column(c) for c in wanted))
-                .from_(source.copy(), copy=False)
+                .from_(source(), copy=False)
                 .where(exp.EQ(this=literal(1), expression=literal(0)), copy=False)
             )
 
@@ -656,7 +676,10 @@ class Planner:
             self.warehouse.execute(_create_as(self.state, empty()))
             return self.state, None
         have = [c.name for c in stored]
-        key_only = exp.select(column(KEY)).from_(source, copy=False)
+        stored_key = next((c for c in stored if c.name == KEY), None)
+        if have == wanted and stored_key is not None and stored_key.type == key_type:
+            return self.state, stored
+        key_only = exp.select(column(KEY)).from_(source(), copy=False)
         key = self.warehouse.query_columns(key_only)[0]
         typed_key = exp.alias_(exp.cast(column(KEY), self._type_of(key)), KEY, quoted=True)
         # Built beside the state and renamed over it (`prepare` finishes an interrupted
@@ -846,8 +869,8 @@ def strings(values: Sequence[str] | pa.Array) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def _create_as(table: TableRef, select: exp.Expr) -> exp.Create:
-    return exp.Create(this=table.to_expression(), kind="TABLE", expression=select)
+def _create_as(table: TableRef, select: exp.Expr, *, replace: bool = False) -> exp.Create:
+    return exp.Create(this=table.to_expression(), kind="TABLE", expression=select, replace=replace)
 
 
 def _text_in_byte_order(value: exp.Expr, dialect: str) -> exp.Expr:

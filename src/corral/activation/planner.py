@@ -26,6 +26,10 @@ the hash mark `maybe_added`), so the next plan sends it again if it is still in 
 or removes it if it left; without that, a row added and never acknowledged would stay at
 the destination after leaving the audience, and a change would stick after its source
 went back to the delivered value.
+
+Two parts live beside this module: `state_upgrades` keeps the state in the shape and hash
+the next plan compares against, and `records` keeps the rejected rows and the membership
+log.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import pyarrow as pa
 from sqlglot import exp
@@ -44,15 +47,14 @@ from corral.activation.mapping import (
     HASH,
     KEY,
     OP,
-    UNSTABLE_HASH_DIALECTS,
     Field,
     hash_type,
-    row_hash,
 )
-from corral.activation.runs import RejectedRow
+from corral.activation.records import MEMBERSHIP_SCHEMA, REJECTED_SCHEMA, RunRecords
+from corral.activation.state_upgrades import StateUpgrades
 from corral.errors import WarehouseError
-from corral.sql.build import column, conjunction, literal
-from corral.sql.dialects import canonical_dialect, sqlglot_dialect
+from corral.sql.build import column, conjunction, create_as, literal
+from corral.sql.dialects import canonical_dialect
 from corral.warehouse.base import ColumnInfo, TableRef, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -60,32 +62,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_SCHEMA = "corral_planner"
 SEQ = "__seq"
 SENDING = "sending"  # the op of an acks row written before its key's batch is sent
-_HASH_SAMPLE = 100  # state rows checked against a fresh hash before each plan
 _LISTS_TABLES = frozenset({"duckdb", "postgres"})  # warehouses with information_schema.tables
 # Warehouses whose text sorts by the database's collation unless told otherwise; the
 # others compare the bytes.
 _COLLATED_TEXT = frozenset({"postgres", "greenplum"})
 
 _ACKS = pa.schema([(KEY, pa.string()), (OP, pa.string()), (SEQ, pa.int64())])
-_REJECTED = pa.schema(
-    [
-        (KEY, pa.string()),
-        ("reason", pa.string()),
-        ("attempts", pa.int64()),
-        ("rejected_at", pa.timestamp("us")),
-    ]
-)
-_MEMBERSHIP = pa.schema(
-    [
-        ("member_key", pa.string()),
-        ("audience", pa.string()),
-        ("sync", pa.string()),
-        ("run_id", pa.string()),
-        ("event", pa.string()),
-        ("at", pa.timestamp("us")),
-        ("split_group", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -104,7 +86,7 @@ def sync_slug(name: str) -> str:
     return f"s_{slug}_{digest}"
 
 
-class Planner:
+class Planner(StateUpgrades, RunRecords):
     """The planner tables of one sync in one warehouse."""
 
     def __init__(
@@ -164,8 +146,8 @@ class Planner:
             self.warehouse.drop_table(self.state_next)  # a rebuild died half-way: redo it
         for table, schema in (
             (self.acks, _ACKS),
-            (self.rejected, _REJECTED),
-            (self.membership_log, _MEMBERSHIP),
+            (self.rejected, REJECTED_SCHEMA),
+            (self.membership_log, MEMBERSHIP_SCHEMA),
         ):
             if not exists(table):
                 self.warehouse.create_table(table, schema.empty_table())
@@ -196,7 +178,7 @@ class Planner:
             self.warehouse.drop_table(self.previous)
             self._rename(self.current, self.previous)
         if self.keep_current:
-            self.warehouse.execute(_create_as(self.current, source))
+            self.warehouse.execute(create_as(self.current.to_expression(), source))
             rows: exp.Expr = self.current.to_expression()
         else:
             rows = exp.Subquery(this=source.copy())
@@ -243,10 +225,10 @@ class Planner:
         )
         drop(self.plan_next)
         if self.warehouse.dialect == "duckdb":  # one statement and one commit instead of two
-            self.warehouse.execute(_create_as(self.plan_table, select, replace=True))
+            self.warehouse.execute(create_as(self.plan_table.to_expression(), select, replace=True))
         else:
             drop(self.plan_table)
-            self.warehouse.execute(_create_as(self.plan_table, select))
+            self.warehouse.execute(create_as(self.plan_table.to_expression(), select))
         counts = self.counts()
         if counts.removed:
             self._removed_from(state, fields)
@@ -275,7 +257,9 @@ class Planner:
             .from_(state.to_expression())
             .where(exp.In(this=column(KEY), query=exp.Subquery(this=removed_keys)))
         )
-        self.warehouse.execute(_create_as(self.plan_next, exp.union(kept, removed, distinct=False)))
+        self.warehouse.execute(
+            create_as(self.plan_next.to_expression(), exp.union(kept, removed, distinct=False))
+        )
         self.warehouse.drop_table(self.plan_table)
         self._rename(self.plan_next, self.plan_table)
 
@@ -468,9 +452,6 @@ class Planner:
             exp.Subquery(this=keys.copy(), alias=exp.TableAlias(this=exp.to_identifier("k")))
         )
 
-    def _type_of(self, info: ColumnInfo) -> exp.DataType:
-        return exp.DataType.build(info.native_type, dialect=sqlglot_dialect(self.warehouse.dialect))
-
     def _doubted(self, acked: exp.Query) -> exp.Select | None:
         """The keys sent and never acknowledged, or None when there are none."""
         doubted = (
@@ -543,96 +524,9 @@ class Planner:
         for part in rows:
             union = exp.union(union, part, distinct=False)
         self.warehouse.drop_table(self.state_next)
-        self.warehouse.execute(_create_as(self.state_next, union))
+        self.warehouse.execute(create_as(self.state_next.to_expression(), union))
         self.warehouse.drop_table(self.state)
         self._rename(self.state_next, self.state)
-
-    # -- rejections and the membership log ----------------------------------------------------
-
-    def record_rejected(self, rows: Sequence[RejectedRow], at: datetime) -> None:
-        """Replace the rejected rows with this run's, counting attempts across runs."""
-        earlier = {
-            row[KEY]: int(row["attempts"])
-            for row in self.warehouse.query(
-                exp.select(column(KEY), column("attempts")).from_(self.rejected.to_expression())
-            ).to_pylist()
-        }
-        data = pa.table(
-            {
-                KEY: [r.key for r in rows],
-                "reason": [r.reason for r in rows],
-                "attempts": [earlier.get(r.key, 0) + r.attempts for r in rows],
-                "rejected_at": [at.replace(tzinfo=None)] * len(rows),
-            },
-            schema=_REJECTED,
-        )
-        self.warehouse.create_table(self.rejected, data, replace=True)
-
-    def rejected_rows(self, limit: int = 100) -> list[RejectedRow]:
-        select = (
-            exp.select(column(KEY), column("reason"), column("attempts"))
-            .from_(self.rejected.to_expression())
-            .order_by(column(KEY))
-            .limit(limit)
-        )
-        return [
-            RejectedRow(r[KEY], r["reason"], int(r["attempts"]))
-            for r in self.warehouse.query(select).to_pylist()
-        ]
-
-    def log_membership(self, audience: str, run_id: str, at: datetime) -> tuple[int, int]:
-        """Append enter and exit events (current against previous); return their counts."""
-        counts = []
-        first_run = not self._exists(self.previous)
-        # Keys compare as they are, unless an older Corral left the previous rows' keys
-        # as text while the current ones have the source's type: then both as text.
-        same_type = first_run or (
-            self.warehouse.columns(self.previous)[0].type
-            == self.warehouse.columns(self.current)[0].type
-        )
-
-        def key_of(alias: str) -> exp.Expr:
-            key = column(KEY, alias)
-            return key if same_type else exp.cast(key, exp.DataType.Type.TEXT)
-
-        for event, this, other in (
-            ("enter", self.current, self.previous),
-            ("exit", self.previous, self.current),
-        ):
-            if first_run and event == "exit":
-                counts.append(0)
-                continue
-            rows = exp.select(
-                exp.alias_(
-                    exp.cast(column(KEY, "t"), exp.DataType.Type.TEXT), "member_key", quoted=True
-                ),
-                exp.alias_(literal(audience), "audience", quoted=True),
-                exp.alias_(literal(self.sync), "sync", quoted=True),
-                exp.alias_(literal(run_id), "run_id", quoted=True),
-                exp.alias_(literal(event), "event", quoted=True),
-                exp.alias_(literal(at.replace(tzinfo=None)), "at", quoted=True),
-                exp.alias_(
-                    exp.cast(exp.Null(), exp.DataType.Type.TEXT), "split_group", quoted=True
-                ),
-            ).from_(this.to_expression().as_("t", quoted=True))
-            if not first_run:
-                in_other = (
-                    exp.select(literal(1))
-                    .from_(other.to_expression().as_("o", quoted=True))
-                    .where(exp.EQ(this=key_of("o"), expression=key_of("t")))
-                )
-                rows = rows.where(exp.Not(this=exp.Exists(this=in_other)))
-            names = [field.name for field in _MEMBERSHIP]
-            self.warehouse.execute(
-                exp.insert(
-                    rows,
-                    self.membership_log.to_expression(),
-                    columns=[exp.to_identifier(n, quoted=True) for n in names],
-                )
-            )
-            counts.append(self._count_where_run(run_id, event))
-        self.warehouse.drop_table(self.previous)
-        return counts[0], counts[1]
 
     def drop_all(self) -> None:
         """Forget the sync: its next run is a baseline again."""
@@ -649,148 +543,6 @@ class Planner:
             self.warehouse.drop_table(table)
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _ensure_state(
-        self, fields: Sequence[Field], rows: exp.Expr, key_type: str | None = None
-    ) -> tuple[TableRef, list[ColumnInfo] | None]:
-        """The state to plan against, created empty on the first run and migrated when
-        the mapping or the key's type changed (a dry run migrates a copy and leaves the
-        real state alone); with its columns when it was left as it was.
-
-        `rows` is this run's source rows: the `current` table or the source query."""
-        wanted = [KEY, HASH, *(f.column for f in fields)]
-
-        def source() -> exp.Expr:  # built only when needed: copying the source costs
-            return exp.alias_(rows.copy(), "r", table=True, quoted=True)
-
-        def empty() -> exp.Select:
-            return (
-                exp.select(*(column(c) for c in wanted))
-                .from_(source(), copy=False)
-                .where(exp.EQ(this=literal(1), expression=literal(0)), copy=False)
-            )
-
-        try:
-            stored = self.warehouse.columns(self.state)
-        except WarehouseError:  # the first run
-            self.warehouse.execute(_create_as(self.state, empty()))
-            return self.state, None
-        have = [c.name for c in stored]
-        stored_key = next((c for c in stored if c.name == KEY), None)
-        if have == wanted and stored_key is not None and stored_key.type == key_type:
-            return self.state, stored
-        key_only = exp.select(column(KEY)).from_(source(), copy=False)
-        key = self.warehouse.query_columns(key_only)[0]
-        typed_key = exp.alias_(exp.cast(column(KEY), self._type_of(key)), KEY, quoted=True)
-        # Built beside the state and renamed over it (`prepare` finishes an interrupted
-        # rename); a dry run keeps its copy.
-        target = self.state_next
-        if self.dry_run:
-            target = TableRef(self.current.name.replace("_current", "_state_migrated"), self.schema)
-        if have == wanted:
-            if next(c for c in stored if c.name == KEY).type == key.type:
-                return self.state, stored
-            # Keys planned as text by an older Corral, now as the source has them: every
-            # delivered row keeps its hash, so nothing is sent again.
-            logger.info("sync %r: the state's keys take the source's type", self.sync)
-            self.warehouse.drop_table(target)
-            as_stored = [typed_key, *(column(c) for c in have if c != KEY)]
-            self.warehouse.execute(
-                _create_as(target, exp.select(*as_stored).from_(self.state.to_expression()))
-            )
-        else:
-            # Keep what was delivered, with no hash, so every row is planned as a change
-            # and removals still know what they remove.
-            logger.info(
-                "sync %r: the mapping changed; every delivered row will be updated", self.sync
-            )
-            common = [c for c in wanted if c in have and c != HASH]
-            self.warehouse.drop_table(target)
-            self.warehouse.execute(_create_as(target, empty()))
-            self.warehouse.execute(
-                exp.insert(
-                    exp.select(
-                        *(typed_key.copy() if c == KEY else column(c) for c in common)
-                    ).from_(self.state.to_expression()),
-                    target.to_expression(),
-                    columns=[exp.to_identifier(c, quoted=True) for c in common],
-                )
-            )
-        if self.dry_run:
-            return target, None
-        self.warehouse.drop_table(self.state)
-        self._rename(target, self.state)
-        return self.state, None
-
-    def _fresh_hashes(
-        self, state: TableRef, fields: Sequence[Field], stored: list[ColumnInfo] | None = None
-    ) -> TableRef:
-        """The state to plan against, rehashed if the warehouse now hashes rows differently.
-
-        The state holds each delivered row's fields, so its hashes can be computed again as
-        the source query computes them. A sample of rows tells whether they would differ:
-        after an engine upgrade changed the hash function, or after Corral's hash changed,
-        every row does; a state whose hashes have another type (text, from a Corral that
-        hashed DuckDB rows as text) is rehashed without looking. Rows with no hash (in
-        doubt, or from a changed mapping) keep none, and rows maybe added keep that mark.
-        The state is written anew beside itself and renamed over it (`prepare` finishes an
-        interrupted rename); a dry run rehashes a copy and leaves the real state alone.
-        `stored`: the state's columns, when the caller has just read them."""
-        if self.warehouse.dialect not in UNSTABLE_HASH_DIALECTS:
-            return state
-        fresh = row_hash([column(f.column) for f in fields], self.warehouse.dialect)
-        hashes = next(c for c in stored or self.warehouse.columns(state) if c.name == HASH)
-        typed = (
-            exp.DataType.build(hashes.native_type, dialect=self.warehouse.dialect).this
-            == self._hash_type.this
-        )
-        # The mark of a row maybe added, as the stored hashes spell it.
-        marked = self._maybe_added if typed else literal("")
-        has_hash = conjunction(
-            [
-                exp.Not(this=exp.Is(this=column(HASH), expression=exp.Null())),
-                exp.NEQ(this=column(HASH), expression=marked.copy()),
-            ]
-        )
-        if typed:
-            sample = (
-                exp.select(column(HASH), *(column(f.column) for f in fields))
-                .from_(state.to_expression())
-                .where(has_hash.copy())
-                .limit(_HASH_SAMPLE)
-            )
-            stale = (
-                exp.select(literal(1))
-                .from_(exp.Subquery(this=sample, alias=exp.TableAlias(this=exp.to_identifier("h"))))
-                .where(exp.NEQ(this=column(HASH), expression=fresh.copy()))
-                .limit(1)
-            )
-            if not self.warehouse.query(stale).num_rows:
-                return state
-        logger.info("sync %r: the warehouse hashes rows differently now; rehashing", self.sync)
-        is_marked = exp.EQ(this=column(HASH), expression=marked.copy())
-        rehashed = exp.Case(
-            ifs=[
-                exp.If(this=exp.Is(this=column(HASH), expression=exp.Null()), true=exp.Null()),
-                exp.If(this=is_marked, true=self._maybe_added.copy()),
-            ],
-            default=fresh,
-        )
-        rows = exp.select(
-            column(KEY),
-            exp.alias_(exp.cast(rehashed, self._hash_type.copy()), HASH, quoted=True),
-            *(column(f.column) for f in fields),
-        ).from_(state.to_expression())
-        if self.dry_run:
-            copy = TableRef(self.current.name.replace("_current", "_state_rehashed"), self.schema)
-            self.warehouse.drop_table(copy)
-            self.warehouse.execute(_create_as(copy, rows))
-            return copy
-        self.warehouse.drop_table(self.state_next)
-        self.warehouse.execute(_create_as(self.state_next, rows))
-        self.warehouse.drop_table(self.state)
-        self._rename(self.state_next, self.state)
-        return self.state
 
     def _table_names(self) -> set[str] | None:
         """The names of the planner schema's tables in one query, where the warehouse has
@@ -833,31 +585,6 @@ class Planner:
         )
         return int(result.column("n")[0].as_py())
 
-    def _count_where_run(self, run_id: str, event: str) -> int:
-        result = self.warehouse.query(
-            exp.select(exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
-            .from_(self.membership_log.to_expression())
-            .where(
-                conjunction(
-                    [
-                        exp.EQ(this=column("run_id"), expression=literal(run_id)),
-                        exp.EQ(this=column("sync"), expression=literal(self.sync)),
-                        exp.EQ(this=column("event"), expression=literal(event)),
-                    ]
-                )
-            )
-        )
-        return int(result.column("n")[0].as_py())
-
-    def _rename(self, source: TableRef, target: TableRef) -> None:
-        self.warehouse.execute(
-            exp.Alter(
-                this=source.to_expression(),
-                kind="TABLE",
-                actions=[exp.AlterRename(this=target.to_expression())],
-            )
-        )
-
     def _reset(self, table: TableRef, schema: pa.Schema) -> None:
         self.warehouse.create_table(table, schema.empty_table(), replace=True)
 
@@ -867,10 +594,6 @@ def strings(values: Sequence[str] | pa.Array) -> pa.Array:
     if isinstance(values, pa.Array):
         return values if values.type == pa.string() else values.cast(pa.string())
     return pa.array(values, pa.string())
-
-
-def _create_as(table: TableRef, select: exp.Expr, *, replace: bool = False) -> exp.Create:
-    return exp.Create(this=table.to_expression(), kind="TABLE", expression=select, replace=replace)
 
 
 def _text_in_byte_order(value: exp.Expr, dialect: str) -> exp.Expr:

@@ -152,8 +152,8 @@ class PostgresDestination:
     the key column as `text COLLATE "C" PRIMARY KEY` and one column per field, typed from
     the first non-null values (int: bigint, float: double precision, Decimal: numeric,
     bool: boolean, datetime: timestamptz, date: date, dict or list: jsonb, otherwise
-    text); a field the table lacks is added as a column the same way. Without it, a missing table
-    or column stops the run with an error. Naive datetimes are read as UTC.
+    text); a field the table lacks is added as a column the same way. Without it, a
+    missing table or column stops the run with an error. Naive datetimes are read as UTC.
     """
 
     catalog: ClassVar[Catalog] = Catalog(

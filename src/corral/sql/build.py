@@ -62,3 +62,8 @@ def disjunction(parts: list[exp.Expr]) -> exp.Expr:
 
 def negation(expression: exp.Expr) -> exp.Expr:
     return exp.Not(this=exp.paren(expression, copy=False))
+
+
+def create_as(table: exp.Table, select: exp.Expr, *, replace: bool = False) -> exp.Create:
+    """CREATE [OR REPLACE] TABLE `table` AS `select`."""
+    return exp.Create(this=table, kind="TABLE", expression=select, replace=replace)
